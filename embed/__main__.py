@@ -1,0 +1,5 @@
+"""``python -m embed encode ...``: see embed.cli."""
+
+from embed.cli import main
+
+raise SystemExit(main())

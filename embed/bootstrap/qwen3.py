@@ -132,9 +132,10 @@ def _random_model(config: Qwen3Config, *, causal_lm: bool):
     import torch
     from transformers import AutoModel, AutoModelForCausalLM
 
-    torch.manual_seed(SEED)
     cls = AutoModelForCausalLM if causal_lm else AutoModel
-    return cls.from_config(config, dtype=torch.float32).eval()
+    with torch.random.fork_rng(devices=[]):  # leave the caller's RNG state alone
+        torch.manual_seed(SEED)
+        return cls.from_config(config, dtype=torch.float32).eval()
 
 
 def _vocab_size(tokenizer_dir: Path) -> int:

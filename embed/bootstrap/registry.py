@@ -156,8 +156,10 @@ def resolve_model(name_or_path: str, *, build: bool = True) -> str:
         if is_built(name_or_path):
             return str(cache.model_dir(name_or_path))
         if not build:
+            manifest = cache.read_manifest(cache.model_dir(name_or_path))
+            state = "is not built" if manifest is None else "was built by an older builder"
             raise ModelNotBuiltError(
-                f"model {name_or_path!r} is not built in {cache.models_dir()}; "
+                f"model {name_or_path!r} {state} in {cache.models_dir()}; "
                 f"run: python -m embed.bootstrap {name_or_path}"
             )
         return str(build_model(name_or_path))

@@ -70,7 +70,9 @@ class TaskSpec:
     fields: Fields = Fields()
     label_map: Mapping[str, int] | None = None
     subsample: Mapping[str, int] = field(default_factory=dict)
-    """``max_rows`` (val/test pairs or texts), ``max_train``, ``max_queries``, ``max_corpus``."""
+    """Seeded row caps: ``max_rows`` (val and test pairs/texts), ``max_train``, ``max_queries``, ``max_corpus``;
+    ``max_val_rows`` / ``max_test_rows`` (and ``max_val_queries``, ...) cap one split only and win over the
+    shared key."""
     seed: int = 0
     cache_group: str | None = None
     """Tasks that read the same texts share cached embeddings (JSQuAD retrieval and reranking)."""

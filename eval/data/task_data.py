@@ -65,7 +65,7 @@ def _load_simple(task: TaskSpec, root: Path) -> TaskData:
         mapping = label_mapping(v for lab in labels_of.values() for v in lab.values)
     out: dict[str, SplitData] = {}
     for split, cols in raw.items():
-        limit = task.subsample.get("max_train" if split == "train" else "max_rows")
+        limit = limit_for(task, split, "rows")
         idx = _sample(len(cols[0]), limit, task.seed)
         labels: RawLabels = cols[-1].take(idx)
         y = labels.as_float() if task.kind == "sts" else labels.as_class(mapping)
@@ -76,14 +76,25 @@ def _load_simple(task: TaskSpec, root: Path) -> TaskData:
     return TaskData(out["val"], out["test"], out.get("train"))  # type: ignore[arg-type]
 
 
-def _subsample_queries(data: RetrievalData | RerankingData, task: TaskSpec) -> RetrievalData | RerankingData:
-    """Keep ``max_queries`` queries and a corpus of their relevant docs plus seeded others up to ``max_corpus``."""
-    idx = _sample(len(data), task.subsample.get("max_queries"), task.seed)
+def limit_for(task: TaskSpec, role: str, what: str) -> int | None:
+    """The row cap of one split: ``max_<role>_<what>`` (e.g. ``max_val_rows``) over ``max_<what>``;
+    ``max_train`` for the classification train split."""
+    if role == "train":
+        return task.subsample.get("max_train")
+    return task.subsample.get(f"max_{role}_{what}", task.subsample.get(f"max_{what}"))
+
+
+def _subsample_queries(
+    data: RetrievalData | RerankingData, task: TaskSpec, role: str
+) -> RetrievalData | RerankingData:
+    """Keep the split's query cap and a corpus of their relevant docs plus seeded others up to ``max_corpus``."""
+    idx = _sample(len(data), limit_for(task, role, "queries"), task.seed)
     if isinstance(data, RetrievalData):
         relevant = [data.relevant[i] for i in idx]
         needed = list(dict.fromkeys(d for docs in relevant for d in docs))
-        max_corpus = task.subsample.get("max_corpus")
-        others = [d for d in data.corpus.ids if d not in set(needed)]
+        max_corpus = limit_for(task, role, "corpus")
+        needed_set = set(needed)
+        others = [d for d in data.corpus.ids if d not in needed_set]
         extra = max(0, (max_corpus or len(data.corpus)) - len(needed))
         keep_set = set(needed) | set(random.Random(task.seed).sample(others, min(extra, len(others))))
         corpus = data.corpus.subset([d for d in data.corpus.ids if d in keep_set], data.corpus.tag + "~sub")
@@ -103,11 +114,16 @@ def _subsample_queries(data: RetrievalData | RerankingData, task: TaskSpec) -> R
     )
 
 
+def _same_caps(task: TaskSpec) -> bool:
+    """Val and test get the same query/corpus caps (then a val = test task keeps one subsample)."""
+    return all(limit_for(task, "val", w) == limit_for(task, "test", w) for w in ("queries", "corpus"))
+
+
 def _load_search(task: TaskSpec, root: Path) -> TaskData:
     """Retrieval / reranking: corpora loaded once per distinct file, queries checked against theirs."""
     corpora: dict[Ref, Corpus] = {}
     loaded: dict[tuple[Ref, Ref], RetrievalData | RerankingData] = {}
-    out = {}
+    out: dict[str, RetrievalData | RerankingData] = {}
     for split, roles in task.splits.items():
         cref, qref = roles["corpus"], roles["queries"]
         if cref not in corpora:
@@ -115,9 +131,12 @@ def _load_search(task: TaskSpec, root: Path) -> TaskData:
         key = (qref, cref)
         if key not in loaded:
             reader = read_retrieval if task.kind == "retrieval" else read_reranking
-            data = reader(_source(qref, root), corpora[cref], task.fields)
-            loaded[key] = _subsample_queries(data, task) if task.subsample else data
-        out[split] = loaded[key]
+            loaded[key] = reader(_source(qref, root), corpora[cref], task.fields)
+        data = loaded[key]
+        if task.subsample:
+            reuse = split == "test" and task.val_is_test and _same_caps(task)
+            data = out["val"] if reuse else _subsample_queries(data, task, split)
+        out[split] = data
     return TaskData(out["val"], out["test"])
 
 

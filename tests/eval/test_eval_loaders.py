@@ -248,3 +248,17 @@ def test_mixed_label_types(tmp_path):
 def test_empty_file(tmp_path):
     p = _write(tmp_path / "e.jsonl", [""])
     assert "no rows" in str(_err(read_pairs, p))
+
+
+def test_subsample_caps_per_split(shared_data):
+    from eval.tasks import JSQUAD_RETRIEVAL, JSTS_LOCAL
+
+    data = load_task_data(JSTS_LOCAL.with_subsample(max_val_rows=100), shared_data)
+    assert (len(data.val), len(data.test)) == (100, 1457)  # selection split capped, test in full
+    data = load_task_data(JSTS_LOCAL.with_subsample(max_rows=50, max_test_rows=70), shared_data)
+    assert (len(data.val), len(data.test)) == (50, 70)
+    again = load_task_data(JSTS_LOCAL.with_subsample(max_rows=50, max_test_rows=70), shared_data)
+    assert again.test.sentence1 == data.test.sentence1  # seeded
+    r = load_task_data(JSQUAD_RETRIEVAL.with_subsample(max_queries=20, max_corpus=60), shared_data)
+    assert (len(r.val), len(r.test), len(r.val.corpus)) == (20, 20, 60)
+    assert all(d in r.val.corpus for docs in r.val.relevant for d in docs)

@@ -8,9 +8,11 @@ give differentiable embeddings through the same code path as ``encode``.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,14 @@ from torch import nn
 
 from embed import fingerprint as fp
 from embed.atomic import atomic_dir
+from embed.batching import (
+    batch_bounds,
+    chunk_bounds,
+    contiguous_padding,
+    length_order,
+    token_budget,
+    trim_columns,
+)
 from embed.dense import Dense
 from embed.formatting import apply_prompt, check_texts, resolve_prompt
 from embed.pooling import check_pooling_mode, l2_normalize, pool
@@ -105,6 +115,20 @@ def default_max_length(tokenizer, config) -> int:
     if isinstance(mpe, int) and mpe > 0:
         limits.append(mpe)
     return min(limits) if limits else 512
+
+
+class _InlineExecutor:
+    """``submit`` runs the call at once (CPU: tokenising on a thread would fight torch's intra-op threads)."""
+
+    def submit(self, fn: Callable, *args) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+
+def _prefetch_tokens(device: torch.device) -> bool:
+    """Tokenise the next chunk on a thread while the model runs? Only where the model is not on the CPU."""
+    return device.type != "cpu"
 
 
 def _forward_params(module: nn.Module) -> set[str] | None:
@@ -310,9 +334,13 @@ class EmbeddingModel(nn.Module):
 
     def forward(self, features: dict[str, torch.Tensor], normalize: bool | None = None) -> torch.Tensor:
         """Differentiable embeddings (fp32) of tokenised features: backbone -> pooling -> Dense -> normalise."""
+        emb = self._embed(features, _forward_params(self.model))
+        return l2_normalize(emb) if (self.normalize if normalize is None else normalize) else emb
+
+    def _embed(self, features: dict[str, torch.Tensor], params: set[str] | None) -> torch.Tensor:
+        """Backbone -> pooling -> Dense, as fp32, not normalised; ``params`` from :func:`_forward_params`."""
         device = self.device
         mask = features["attention_mask"].to(device)
-        params = _forward_params(self.model)
         inputs = {
             k: features[k].to(device)
             for k in _MODEL_INPUTS
@@ -328,8 +356,7 @@ class EmbeddingModel(nn.Module):
         emb = pool(hidden, mask, self.pooling)
         for layer in self.dense:
             emb = layer(emb.to(layer.linear.weight.dtype))
-        emb = emb.float()
-        return l2_normalize(emb) if (self.normalize if normalize is None else normalize) else emb
+        return emb.float()
 
     # ------------------------------------------------------------------ encode
     def encode(
@@ -345,7 +372,14 @@ class EmbeddingModel(nn.Module):
         show_progress: bool | None = None,
         as_numpy: bool = True,
     ) -> np.ndarray | torch.Tensor:
-        """Embed texts in length-sorted batches; rows in input order, float32, ``(len(texts), dim or self.dim)``."""
+        """Embed texts in length-sorted batches; rows in input order, float32, ``(len(texts), dim or self.dim)``.
+
+        Texts are tokenised together (in chunks of :data:`embed.batching.TOKENIZE_CHUNK`), ordered by token
+        count, and cut into batches of at most ``batch_size x min(max_length, 512)`` padded tokens (128 instead
+        of 512 on CPU), each padded only to its own longest text: short texts share big batches, long ones
+        small batches, and no batch is larger than ``batch_size`` maximum-length texts. Embeddings do not depend
+        on the batching.
+        """
         from tqdm.auto import tqdm
 
         texts = check_texts(texts)
@@ -360,30 +394,66 @@ class EmbeddingModel(nn.Module):
         prefix = resolve_prompt(self.prompts, self.default_prompt_name, prompt, prompt_name)
         normalize = self.normalize if normalize is None else normalize
         prompted = apply_prompt(texts, prefix)
+        # characters first (free), so each tokenised chunk pads little; batches then follow token counts
         order = sorted(range(len(prompted)), key=lambda i: -len(prompted[i]))  # stable: ties keep input order
+        budget = token_budget(batch_size, max_length or self.max_length, self.device)
         show = len(texts) >= PROGRESS_MIN_TEXTS if show_progress is None else bool(show_progress)
         out = torch.empty((len(texts), dim or self.dim), dtype=torch.float32)
         was_training = self.training
+
+        def tokenize(start: int, end: int) -> dict[str, torch.Tensor]:
+            return self._tokenize([prompted[i] for i in order[start:end]], max_length)
+
+        prefetch = _prefetch_tokens(self.device)
         self.eval()
         try:
             with (
                 torch.inference_mode(),
                 tqdm(total=len(texts), unit="texts", desc="encode", disable=not show) as bar,
+                ThreadPoolExecutor(1, "tsumugi-tokenize")
+                if prefetch
+                else contextlib.nullcontext() as executor,
             ):
-                for start in range(0, len(order), batch_size):
-                    idx = order[start : start + batch_size]
-                    emb = self.forward(
-                        self._tokenize([prompted[i] for i in idx], max_length), normalize=False
-                    )
-                    if dim is not None:
-                        emb = emb[:, :dim]
-                    if normalize:
-                        emb = l2_normalize(emb)
-                    out[torch.tensor(idx)] = emb.to("cpu", torch.float32)
-                    bar.update(len(idx))
+                pool = executor or _InlineExecutor()
+                chunks = chunk_bounds(len(order))
+                pending = pool.submit(tokenize, *chunks[0])
+                for k, (start, end) in enumerate(chunks):
+                    feats = pending.result()
+                    if k + 1 < len(chunks):  # on an accelerator: tokenised while this chunk runs
+                        pending = pool.submit(tokenize, *chunks[k + 1])
+                    emb = self._encode_chunk(feats, budget, dim, normalize, bar)
+                    out[torch.tensor(order[start:end])] = emb.to("cpu", torch.float32)
         finally:
             self.train(was_training)
         return out.numpy() if as_numpy else out
+
+    def _encode_chunk(
+        self, feats: dict[str, torch.Tensor], budget: int, dim: int | None, normalize: bool, bar
+    ) -> torch.Tensor:
+        """Embeddings of one tokenised chunk (rows in the chunk's order), in token-budget batches."""
+        params = _forward_params(self.model)
+        device = self.device
+        keep = {"attention_mask", *_MODEL_INPUTS}
+        mask = feats["attention_mask"]
+        lengths = mask.sum(dim=1)
+        left = self.tokenizer.padding_side == "left"
+        if not contiguous_padding(mask, lengths, left):  # never seen with HF tokenizers: keep the full width
+            lengths = torch.full_like(lengths, mask.shape[1])
+        perm = length_order(lengths.numpy())
+        sorted_lengths = lengths.numpy()[perm]
+        index = torch.from_numpy(perm)
+        # one gather (and one host-to-device copy) per chunk; batches are then views of contiguous rows
+        feats = {k: v.index_select(0, index).to(device) for k, v in feats.items() if k in keep}
+        chunk_out = torch.empty((len(perm), dim or self.dim), dtype=torch.float32, device=device)
+        for s, e in batch_bounds(sorted_lengths, budget):
+            emb = self._embed(trim_columns(feats, s, e, int(sorted_lengths[s]), left), params)
+            if dim is not None:
+                emb = emb[:, :dim]
+            if normalize:
+                emb = l2_normalize(emb)
+            chunk_out[s:e] = emb
+            bar.update(e - s)
+        return torch.empty_like(chunk_out).index_copy_(0, index.to(device), chunk_out)
 
     # ------------------------------------------------------------- identity
     def fingerprint(self) -> str:

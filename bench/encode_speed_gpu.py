@@ -20,9 +20,10 @@ best of 20 bf16 8192^3 matmuls. Padding is not counted as useful work.
 Sides, timed alternately within each round (order flipped every round), medians reported:
 - sentence-transformers: ``SentenceTransformer.encode(texts, batch_size=128)``, bf16 weights (the anchor: 9.7% of
   the bf16 matmul peak measured on an H100).
-- tsumugi: ``EmbeddingModel.encode(texts, batch_size=128)``, bf16 weights (the GPU default): one tokenizer call
-  per 4,096 texts, batches ordered by token count and cut at 128 x 512 = 65,536 padded tokens (~170-510 texts),
-  each padded only to its own longest text, one host-to-device copy and one device-to-host copy per chunk.
+- tsumugi: ``EmbeddingModel.encode(texts, batch_size=128)``, bf16 weights (the GPU default): texts tokenised in
+  chunks of 512, 1,024, 2,048, then 4,096, each chunk on a worker thread while the previous one runs on the GPU;
+  batches ordered by token count and cut at 128 x 512 = 65,536 padded tokens (~170-510 texts), each padded only
+  to its own longest text; one host-to-device and one device-to-host copy per chunk.
 - ``--compile``: tsumugi with the backbone compiled by ``torch.compile(dynamic=True)`` (one graph for all batch
   shapes; warm-up compiles it before timing). Fixed-shape padding buckets were considered and left out: in eager
   mode they only add padding, and with ``dynamic=True`` the shapes need no bucketing.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import random
 import statistics
 import sys
@@ -201,13 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     ours = EmbeddingModel.load(folder, device=device, dtype=torch.bfloat16)
     theirs = SentenceTransformer(str(folder), device=str(device), model_kwargs={"dtype": torch.bfloat16})
     theirs.eval()
-    st_backbone = theirs[0].auto_model
-    if st_backbone.dtype != torch.bfloat16:  # whatever this version did with model_kwargs: same dtype as ours
+    st_dtype = next(theirs.parameters()).dtype
+    if st_dtype != torch.bfloat16:  # whatever this version did with model_kwargs: the same dtype as ours
         theirs.to(torch.bfloat16)
+        st_dtype = next(theirs.parameters()).dtype
+    st_backbone = getattr(theirs[0], "auto_model", None) or getattr(theirs[0], "model", None)
+    st_attn = getattr(getattr(st_backbone, "config", None), "_attn_implementation", "?")
     print(
         f"ours: {ours.dtype}, attention {ours.model.config._attn_implementation}; sentence-transformers: "
-        f"{st_backbone.dtype}, attention {st_backbone.config._attn_implementation}, max_seq_length "
-        f"{theirs.max_seq_length}",
+        f"{st_dtype}, attention {st_attn}, max_seq_length {theirs.max_seq_length}; "
+        f"TOKENIZERS_PARALLELISM={os.environ.get('TOKENIZERS_PARALLELISM', '(unset: parallel)')}",
         flush=True,
     )
     n_nonemb = sum(p.numel() for n, p in ours.model.named_parameters() if "embed_tokens" not in n)

@@ -65,6 +65,8 @@ def test_all_stages_with_fakes(tmp_path, corpus_file, persona_file, monkeypatch)
     assert stats["generated"] + stats["rejected"] == n_items
     assert {"retrieval", "sts", "bitext", "classification"} <= set(stats["acceptance"])
     assert stats["filter"]["kept"] < stats["generated"] and stats["mine"]["queries"] > 0
+    assert stats["mine"]["dropped_inconsistent"] == 0 and sum(stats["mine"]["positive_rank"].values()) > 0
+    assert len(list((out / "cache").glob("corpus-*.npy"))) == 1
     train_manifest = json.loads((out / "train" / "manifest.json").read_text())
     assert set(train_manifest["files"]) == {"retrieval", "sts", "bitext", "classification/intent"}
     from train.data.readers import read_jsonl
@@ -74,6 +76,10 @@ def test_all_stages_with_fakes(tmp_path, corpus_file, persona_file, monkeypatch)
     assert all(r.instruction for r in retrieval.records)
     assert (out / "config.json").exists() and (out / "personas.jsonl").exists() is False
     assert (out / "persona_topk.json").exists() and (out / "stats.md").exists()
+    # mining again with a consistency filter reuses the cached corpus embeddings and drops pairs
+    strict = app.run({**cfg, "stages": ["mine", "export"], "mine": {**cfg["mine"], "max_positive_rank": 1}})
+    assert strict["mine"]["dropped_inconsistent"] == strict["mine"]["queries"] - strict["mine"]["consistent"]
+    assert strict["export"]["records"] == stats["export"]["records"] - strict["mine"]["dropped_inconsistent"]
     # resuming is a no-op; a changed generation setting is refused
     again = app.run({**cfg, "stages": ["generate"]}, engine=ScriptedEngine())
     assert again["generate"]["attempted"] == 0
@@ -107,3 +113,41 @@ def test_launch_commands_partition_workers_and_gpus():
     ]
     assert worker_env(2, 2, {})["CUDA_VISIBLE_DEVICES"] == "4,5"
     assert "CUDA_VISIBLE_DEVICES" not in worker_env(1, 0, {})
+
+
+def test_build_engine_ignores_other_engines_settings(caplog):
+    from synth.engines import build_engine
+    from synth.engines.openai_server import OpenAIServerEngine
+
+    cfg = compose(["preset=demo", "engine=openai", "engine.base_url=http://127.0.0.1:9/v1"])
+    eng = build_engine(cfg["engine"], cfg["llm"]["model"], None)
+    assert isinstance(eng, OpenAIServerEngine) and eng.model == "gemma3-270m"
+    assert "ignores settings ['dtype', 'enforce_eager', 'max_model_len']" in caplog.text
+    eng.close()
+    with pytest.raises(ValueError, match="unknown engine"):
+        build_engine({"kind": "nope"}, "m", None)
+
+
+def test_edited_prompt_refuses_resume(tmp_path, corpus_file, persona_file, monkeypatch):
+    import shutil
+
+    from synth.prompts import PROMPTS_DIR
+
+    monkeypatch.setattr(app, "embedder", lambda cfg, name=None: NgramEmbedder())
+    prompts = tmp_path / "prompts"
+    shutil.copytree(PROMPTS_DIR / "default", prompts)
+    cfg = compose(
+        [
+            f"out_dir={tmp_path / 'run'}",
+            f"corpus.path={corpus_file}",
+            "corpus.exclude=[]",
+            "corpus.min_chars=0",
+            f"personas.path={persona_file}",
+            f"llm.prompt_set={prompts}",
+            "stages=[generate]",
+        ]
+    )
+    assert app.run(cfg, engine=ScriptedEngine())["generate"]["accepted"] == 6
+    (prompts / "retrieval_query.txt").write_text("{{passage}} {{character}} -> query?", encoding="utf-8")
+    with pytest.raises(RuntimeError, match="fingerprint"):
+        app.run(cfg, engine=ScriptedEngine())

@@ -1,0 +1,446 @@
+"""Training quality: me5-small fine-tuned on JaQuAD train by tsumugi's trainer (Qwen3 loss) and by the
+sentence-transformers trainer (MultipleNegativesRankingLoss), scored before and after on local JMTEB tasks.
+
+    .venv/bin/python bench/train_quality.py                      # defaults below (~30-60 min on 2 loaded cores)
+    .venv/bin/python bench/train_quality.py --quick              # smoke test: 4 steps, batch 8, quick suite
+    .venv/bin/python bench/train_quality.py --steps 300 --batch 32 --out runs/bench/tq300 --extra jsick
+
+Same for both methods (the comparison is fair by construction):
+- data: (query, positive, negative) triples written once from ../shared/data/jaquad/jmteb_format/train (never the
+  eval sets: JaQuAD dev, JSQuAD, JSTS, JSICK); the negative is a random passage of a *different* JaQuAD article
+  (seeded; mined negatives are not available offline), ``--hard-negatives 0`` drops it;
+- model me5-small, prompts ``query: `` / ``passage: ``, one max length for queries and passages, fp32, dropout on;
+- frozen word-embedding matrix (96 M of 118 M parameters; the rest is trained), AdamW (weight decay 0.01, none on
+  biases and norms), linear schedule with the same warmup steps, grad-norm clip 1.0, seed 42, same steps and batch,
+  batches without duplicate texts (ours ``no_duplicates``, theirs ``BatchSamplers.NO_DUPLICATES``).
+Different on purpose — the loss: ours is the ``qwen3`` preset (five-term improved InfoNCE with the false-negative
+mask, margin 0.1, duplicate-text rule) at temperature ``--temperature`` (0.02, the paper's family of values);
+theirs is MNRL at ``--mnrl-scale`` (default 20 = temperature 0.05, sentence-transformers' default, i.e. the
+baseline as people run it; ``--mnrl-scale 50`` gives the same temperature as ours).
+
+Eval: ``eval.evaluate`` on the ``local`` suite (``quick`` with ``--quick``), tasks ``jsquad_retrieval`` (stand-in
+for JAQKET, nDCG@10, all queries) and ``jsts`` (Spearman) plus ``--extra`` tasks, e5 prefixes for every model,
+max length 512 for every model, embeddings cached (``--cache-dir``) so a re-run only re-scores. Pass criteria
+(issue 4): our retrieval score rises; our JSTS falls by at most 1 point.
+
+Resumable: a method whose ``<out>/<method>/final`` exists is not retrained (``--retrain`` forces it); an
+interrupted run continues from its last checkpoint (every ``--save-every`` steps). Train time = the sum of the
+per-step seconds (data, forward, backward, optimizer; model load and export excluded), from ours
+``metrics.jsonl`` and a step clock on the sentence-transformers trainer. Results: ``<out>/results.{md,json}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SHARED = Path(os.environ.get("TSUMUGI_SHARED", REPO.parent / "shared"))
+JAQUAD_TRAIN = SHARED / "data" / "jaquad" / "jmteb_format" / "train"
+QUERY_PROMPT, DOC_PROMPT = "query: ", "passage: "
+BASE_TASKS = ("jsquad_retrieval", "jsts")
+SHORT = {
+    "jsquad_retrieval": "jsquad retr. nDCG@10",
+    "jsts": "JSTS spearman",
+    "jsick": "JSICK spearman",
+    "amazon_counterfactual_classification": "amazon CF F1",
+    "jaquad_retrieval": "jaquad-dev retr. nDCG@10",
+}
+METHODS = ("tsumugi", "st_mnrl")
+THREADS = 1  # torch threads of every process (set in main from --threads)
+
+
+def _log(msg: str) -> None:
+    print(f"[train_quality {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------------- data
+def write_triples(path: Path, hard_negatives: int, seed: int) -> int:
+    """(query, positive[, negatives]) records of JaQuAD train; negatives from other articles. Returns the count."""
+    if path.is_file():
+        return sum(1 for _ in path.open(encoding="utf-8"))
+    corpus = {}
+    with (JAQUAD_TRAIN / "corpus.jsonl").open(encoding="utf-8") as f:
+        for line in f:
+            d = json.loads(line)
+            corpus[d["docid"]] = d["text"]
+    ids = sorted(corpus)
+    article = {d: d.split("-")[1] for d in ids}  # docid tr-<article>-<paragraph>
+    rng = random.Random(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    n = 0
+    with (JAQUAD_TRAIN / "retrieval_queries.jsonl").open(encoding="utf-8") as f, tmp.open("w") as out:
+        for line in f:
+            q = json.loads(line)
+            pos = q["relevant_docs"][0]
+            rec = {"query": q["query"], "positive": corpus[pos]}
+            if hard_negatives:
+                negs: list[str] = []
+                while len(negs) < hard_negatives:
+                    d = ids[rng.randrange(len(ids))]
+                    if article[d] != article[pos] and corpus[d] not in negs:
+                        negs.append(corpus[d])
+                rec["negatives"] = negs
+            out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+    tmp.replace(path)
+    return n
+
+
+def _done(run: Path) -> bool:
+    return (run / "final" / "config.json").is_file()
+
+
+def _warmup(args) -> int:
+    return max(1, round(args.warmup_ratio * args.steps))
+
+
+# --------------------------------------------------------------------------------------------------- ours
+def tsumugi_command(args, data: Path, run: Path) -> list[str]:
+    """``python -m train`` (the Hydra CLI): qwen3 loss, the shared budget."""
+    overrides = [
+        "model=me5-small",
+        "loss=qwen3",
+        f"loss.temperature={args.temperature}",
+        f"data.datasets=[{{path: '{data}', name: jaquad, format: tsumugi}}]",
+        f"data.batch_size={args.batch}",
+        f"data.hard_negatives_k={args.hard_negatives}",
+        "data.no_duplicates=true",
+        f"data.max_query_length={args.max_length}",
+        f"data.max_document_length={args.max_length}",
+        "finetune.freeze_input_embeddings=true",
+        f"optim.lr={args.lr}",
+        "optim.weight_decay=0.01",
+        "optim.scheduler=linear",
+        f"optim.warmup_steps={_warmup(args)}",
+        "optim.max_grad_norm=1.0",
+        f"trainer.max_steps={args.steps}",
+        f"trainer.save_every={args.save_every}",
+        "trainer.keep_last=1",
+        "trainer.resume=auto",
+        f"seed={args.seed}",
+        "wandb.mode=disabled",
+        "run_name=train_quality-tsumugi",
+        f"output_dir={run}",
+    ]
+    return [sys.executable, "-m", "train", *overrides]
+
+
+class Training:
+    """One training subprocess (its own process: no process group or thread settings leak between methods)."""
+
+    def __init__(self, cmd: list[str], run: Path) -> None:
+        run.mkdir(parents=True, exist_ok=True)
+        self.run, self.began = run, time.perf_counter()
+        env = {**os.environ, "OMP_NUM_THREADS": str(THREADS), "MKL_NUM_THREADS": str(THREADS)}
+        self.log = (run / "train.log").open("a", encoding="utf-8")
+        self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait(self) -> None:
+        """Block until it ends; a failure stops the benchmark."""
+        code = self.proc.wait()
+        self.log.close()
+        if code:
+            raise SystemExit(f"training failed (exit {code}); see {self.run / 'train.log'}")
+        wall = {"process_wall_s": round(time.perf_counter() - self.began, 1)}
+        (self.run / "wall.json").write_text(json.dumps(wall) + "\n")
+
+
+def step_seconds(run: Path, method: str) -> list[float]:
+    """Seconds of each optimizer step (last record per step, so resumed runs count each step once)."""
+    name = "metrics.jsonl" if method == "tsumugi" else "steps.jsonl"
+    by_step: dict[int, float] = {}
+    path = run / name
+    if path.is_file():
+        for line in path.open(encoding="utf-8"):
+            if line.strip():
+                m = json.loads(line)
+                by_step[int(m["step"])] = float(m["step_seconds"])
+    return [by_step[k] for k in sorted(by_step)]
+
+
+# --------------------------------------------------------------------------------------------------- theirs
+def st_command(args, data: Path, run: Path) -> list[str]:
+    """This file's ``--st-worker`` mode."""
+    cfg = {**vars(args), "data": str(data), "run": str(run), "warmup_steps": _warmup(args)}
+    return [sys.executable, str(Path(__file__).resolve()), "--st-worker", json.dumps(cfg)]
+
+
+def st_worker(cfg: dict) -> None:
+    """SentenceTransformerTrainer + MultipleNegativesRankingLoss on the same triples, budget and frozen params."""
+    import torch
+    from datasets import Dataset
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+    from transformers import TrainerCallback
+
+    from embed.bootstrap.registry import resolve_model
+
+    run = Path(cfg["run"])
+    steps_file = run / "steps.jsonl"
+
+    class StepClock(TrainerCallback):
+        """Seconds between consecutive optimizer steps (data loading included, as in ours)."""
+
+        def on_train_begin(self, args, state, control, **kw):  # noqa: D102
+            self.last = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):  # noqa: D102
+            now = time.perf_counter()
+            with steps_file.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": state.global_step, "step_seconds": now - self.last}) + "\n")
+            self.last = now
+
+        def on_save(self, args, state, control, **kw):  # noqa: D102
+            self.last = time.perf_counter()  # checkpoint writing is not step time (ours excludes it too)
+
+    torch.manual_seed(cfg["seed"])
+    st = SentenceTransformer(str(resolve_model("me5-small")), device="cpu")
+    eval_max_length = st.max_seq_length
+    st.max_seq_length = cfg["max_length"]
+    st[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
+    rows = [json.loads(line) for line in open(cfg["data"], encoding="utf-8")]
+    columns = {"anchor": [r["query"] for r in rows], "positive": [r["positive"] for r in rows]}
+    prompts = {"anchor": QUERY_PROMPT, "positive": DOC_PROMPT}
+    for k in range(cfg["hard_negatives"]):
+        name = "negative" if cfg["hard_negatives"] == 1 else f"negative_{k + 1}"
+        columns[name] = [r["negatives"][k] for r in rows]
+        prompts[name] = DOC_PROMPT
+    dataset = Dataset.from_dict(columns)
+    targs = SentenceTransformerTrainingArguments(
+        output_dir=str(run / "checkpoints"),
+        per_device_train_batch_size=cfg["batch"],
+        max_steps=cfg["steps"],
+        learning_rate=cfg["lr"],
+        weight_decay=0.01,
+        lr_scheduler_type="linear",
+        warmup_steps=cfg["warmup_steps"],
+        max_grad_norm=1.0,
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        dataloader_drop_last=True,
+        prompts=prompts,
+        save_strategy="steps",
+        save_steps=cfg["save_every"] or cfg["steps"],
+        save_total_limit=1,
+        logging_steps=max(1, cfg["steps"] // 20),
+        report_to=[],
+        use_cpu=True,
+        seed=cfg["seed"],
+        data_seed=cfg["seed"],
+    )
+    loss = MultipleNegativesRankingLoss(st, scale=cfg["mnrl_scale"])
+    trainer = SentenceTransformerTrainer(
+        model=st, args=targs, train_dataset=dataset, loss=loss, callbacks=[StepClock()]
+    )
+    resume = any((run / "checkpoints").glob("checkpoint-*"))
+    trainer.train(resume_from_checkpoint=True if resume else None)
+    st.max_seq_length = eval_max_length  # the export keeps the model's own max length, like ours
+    st.save(str(run / "final"))
+
+
+# --------------------------------------------------------------------------------------------------- eval
+def eval_suite(args):
+    """The eval tasks as an ``eval.Suite``: JSTS's validation split (used only to pick the similarity function,
+    JMTEB's selection) capped at ``--sts-val-rows`` seeded pairs; JSTS test and JSQuAD retrieval in full."""
+    from eval import Suite, get_suite
+
+    suite = get_suite(args.suite).only([*BASE_TASKS, *args.extra])
+    tasks = [
+        t.with_subsample(max_rows=args.sts_val_rows)
+        if t.name == "jsts" and args.sts_val_rows and not t.subsample
+        else t
+        for t in suite.tasks
+    ]
+    return Suite(suite.name, tasks, suite.skipped, suite.data_root)
+
+
+def evaluate_model(path: str, name: str, args) -> dict[str, float]:
+    """``{task: main metric x100}`` through eval's public API (cached embeddings)."""
+    from embed import EmbeddingModel
+    from eval import evaluate
+
+    model = EmbeddingModel.load(path)
+    if model.max_length != 512:  # every model encodes at 512 tokens (the ST export keeps its original length)
+        raise SystemExit(f"{path}: max_length {model.max_length}, expected 512")
+    res = evaluate(
+        model,
+        eval_suite(args),
+        prefixes="e5",
+        out_dir=Path(args.out) / "eval" / name,
+        cache_dir=args.cache_dir,
+        name=name,
+        print_table=False,
+    )
+    return {ds: 100 * next(iter(m.values())) for cat in res.summary().values() for ds, m in cat.items()}
+
+
+def _fmt(v: float | None, base: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.2f}" if base is None else f"{v:.2f} ({v - base:+.2f})"
+
+
+def table(rows: list[dict], tasks: list[str]) -> str:
+    """Markdown: model | task scores (delta vs base) | train time."""
+    head = ["model", *[SHORT.get(t, t) for t in tasks], "train s (s/step)"]
+    lines = ["| " + " | ".join(head) + " |", "|:--" + "|--:" * (len(head) - 1) + "|"]
+    base = rows[0]["scores"]
+    for r in rows:
+        cells = [r["label"]]
+        for t in tasks:
+            cells.append(_fmt(r["scores"].get(t), None if r is rows[0] else base.get(t)))
+        secs = r.get("step_seconds") or []
+        cells.append(f"{sum(secs):.0f} ({sum(secs) / len(secs):.2f})" if secs else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------- main
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (``--quick`` fills in a tiny budget unless a flag is given explicitly)."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--steps", type=int, default=None, help="optimizer steps per method (default 100; quick 4)"
+    )
+    ap.add_argument("--batch", type=int, default=None, help="pairs per batch (default 32; quick 8)")
+    ap.add_argument(
+        "--max-length", type=int, default=None, help="tokens, queries and passages (128; quick 64)"
+    )
+    ap.add_argument("--out", default=None, help="run folder (runs/bench/train_quality[_quick])")
+    ap.add_argument("--quick", action="store_true", help="smoke test: tiny budget, eval suite 'quick'")
+    ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--warmup-ratio", type=float, default=0.1)
+    ap.add_argument("--temperature", type=float, default=0.02, help="ours (qwen3 loss)")
+    ap.add_argument("--mnrl-scale", type=float, default=20.0, help="theirs (MNRL scale = 1/temperature)")
+    ap.add_argument("--hard-negatives", type=int, default=0, help="random other-article passages per query")
+    ap.add_argument("--save-every", type=int, default=None, help="checkpoint period (default steps // 3)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads for training and eval, both methods (0: 1 when the machine is loaded, else all)",
+    )
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--extra", nargs="*", default=[], help="more eval tasks, e.g. jsick jaquad_retrieval")
+    ap.add_argument(
+        "--sts-val-rows",
+        type=int,
+        default=1457,
+        help="JSTS val pairs (similarity selection only; 0: all 12,451 as JMTEB); test is always full",
+    )
+    ap.add_argument("--cache-dir", default="~/.cache/tsumugi/eval-embeddings")
+    ap.add_argument("--methods", nargs="*", default=list(METHODS), choices=METHODS)
+    ap.add_argument(
+        "--parallel",
+        action="store_true",
+        help="train both methods at once (same machine load for both) while the base model is evaluated",
+    )
+    ap.add_argument("--retrain", action="store_true", help="train again even if <out>/<method>/final exists")
+    ap.add_argument("--st-worker", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    tiny = args.quick
+    args.steps = args.steps or (4 if tiny else 100)
+    args.batch = args.batch or (8 if tiny else 32)
+    args.max_length = args.max_length or (64 if tiny else 128)
+    args.out = args.out or str(REPO / "runs" / "bench" / ("train_quality_quick" if tiny else "train_quality"))
+    args.suite = "quick" if tiny else "local"
+    args.save_every = args.save_every if args.save_every is not None else max(1, args.steps // 3)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Prepare data, evaluate the base model, train and evaluate each method, print the table."""
+    args = parse_args(argv)
+    if args.st_worker:
+        st_worker(json.loads(args.st_worker))
+        return
+    os.environ.setdefault("WANDB_MODE", "disabled")
+    global THREADS
+    cpus = os.cpu_count() or 1
+    # oversubscribed cores: OpenMP threads spin at barriers, and 2 threads ran 2-3x slower than 1 (load ~8, 2 CPUs)
+    THREADS = args.threads or (1 if os.getloadavg()[0] > cpus else cpus)
+    args.threads = THREADS
+    import torch
+
+    torch.set_num_threads(THREADS)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = out / "data" / f"jaquad_train_hn{args.hard_negatives}_seed{args.seed}.jsonl"
+    n = write_triples(data, args.hard_negatives, args.seed)
+    budget = (
+        f"{args.steps} steps x batch {args.batch} ({args.steps * args.batch} of {n} JaQuAD-train pairs), "
+        f"{args.hard_negatives} random other-article negative(s), max_length {args.max_length}, lr {args.lr}, "
+        f"linear, warmup {_warmup(args)}, frozen word embeddings; ours qwen3 loss tau {args.temperature}; "
+        f"theirs MNRL scale {args.mnrl_scale:g} (tau {1 / args.mnrl_scale:g}); {THREADS} torch thread(s)"
+    )
+    _log(budget)
+    (out / "budget.json").write_text(json.dumps({k: v for k, v in vars(args).items() if k != "st_worker"}))
+    tasks = [*BASE_TASKS, *args.extra]
+    load0 = os.getloadavg()
+
+    labels = {"tsumugi": f"tsumugi qwen3 (tau {args.temperature:g})", "st_mnrl": "sentence-transformers MNRL"}
+    labels["st_mnrl"] += f" (scale {args.mnrl_scale:g})"
+    jobs: dict[str, Training | None] = {}
+    for method in args.methods:
+        run = out / method
+        if not args.retrain and _done(run):
+            _log(f"{method}: {run / 'final'} exists, not retrained")
+            jobs[method] = None
+            continue
+        if args.retrain and run.exists():
+            shutil.rmtree(run)
+        _log(f"training {method} -> {run} (log: {run / 'train.log'})")
+        jobs[method] = Training(
+            (tsumugi_command if method == "tsumugi" else st_command)(args, data, run), run
+        )
+        if not args.parallel:
+            jobs[method].wait()
+    _log("evaluating the base model")
+    rows = [{"label": "me5-small (base)", "scores": evaluate_model("me5-small", "base", args)}]
+    for method, job in jobs.items():
+        run = out / method
+        if job is not None and args.parallel:
+            job.wait()
+        _log(f"evaluating {method}")
+        scores = evaluate_model(str(run / "final"), method, args)
+        rows.append({"label": labels[method], "scores": scores, "step_seconds": step_seconds(run, method)})
+    load1 = os.getloadavg()
+
+    text = table(rows, tasks)
+    base, checks = rows[0]["scores"], []
+    for r in rows[1:]:
+        d_ret = r["scores"]["jsquad_retrieval"] - base["jsquad_retrieval"]
+        d_sts = r["scores"]["jsts"] - base["jsts"]
+        ok = d_ret > 0 and d_sts >= -1.0
+        checks.append(
+            f"{r['label']}: retrieval {d_ret:+.2f} (must rise), JSTS {d_sts:+.2f} (>= -1.00): "
+            + ("PASS" if ok else "FAIL")
+        )
+    loads = f"load average (1/5/15 min) at start {load0[0]:.1f}/{load0[1]:.1f}/{load0[2]:.1f}, "
+    loads += f"at end {load1[0]:.1f}/{load1[1]:.1f}/{load1[2]:.1f} on {os.cpu_count()} CPU(s)"
+    report = "\n".join(
+        [f"suite {args.suite}, e5 prefixes, eval max length 512; {budget}", "", text, "", *checks, loads]
+    )
+    print(report, flush=True)
+    (out / "results.md").write_text(report + "\n", encoding="utf-8")
+    payload = {"budget": budget, "rows": rows, "checks": checks, "load": [load0, load1]}
+    (out / "results.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

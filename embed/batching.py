@@ -1,14 +1,18 @@
 """Token-budget batching for ``EmbeddingModel.encode``: sort by token count, cut batches by padded tokens.
 
-``encode`` tokenises a whole chunk of texts in one fast-tokenizer call, orders it by token count (longest first,
-ties in input order), and cuts consecutive runs whose padded size ``rows x longest`` stays within a token budget:
-short texts go in big batches, long texts in small ones, and every batch is padded only to its own longest text.
+``encode`` tokenises texts in chunks (512, 1,024, 2,048, then 4,096 texts per fast-tokenizer call; on an
+accelerator the next chunk is tokenised on a worker thread while the model runs), orders each chunk by token
+count (longest first, ties in input order), and cuts consecutive runs whose padded size ``rows x longest`` stays
+within a token budget: short texts go in big batches, long texts in small ones, and every batch is padded only
+to its own longest text.
 
 The budget is ``batch_size x min(max_length, T)`` padded tokens, T = 512 on accelerators and 128 on CPU, so no
 batch is ever larger than a ``batch_size``-text batch of maximum-length texts could be (the old worst case).
-On CPU a bigger budget is slower, not faster: me5-small's MLP activation at 16,384 tokens is 100 MB, above
-glibc's mmap threshold (32 MB at most), so every such tensor is a fresh mapping that is page-faulted in again
-(~30x more minor page faults than at 4,096 tokens, measured); at 4,096 tokens activations are reused from the heap.
+On CPU a bigger budget does not pay: me5-small's MLP activation at 16,384 tokens is 100 MB, above glibc's mmap
+threshold (32 MB at most), so every such tensor is a fresh mapping that is page-faulted in again (~30x the minor
+page faults of 4,096 tokens, measured; slower on passages, no faster on a mixed set). At 4,096 tokens the
+activations are reused from the heap. bench/encode_speed.py measures the whole scheme against
+sentence-transformers.
 """
 
 from __future__ import annotations
@@ -21,9 +25,8 @@ import torch
 TOKENS_PER_TEXT = 512  # budget = batch_size x min(max_length, TOKENS_PER_TEXT) padded tokens per batch
 CPU_TOKENS_PER_TEXT = 128  # the same on CPU, where activations should stay under the mmap threshold
 TOKENIZE_CHUNK = 4096  # texts tokenised (and padded) together at most; bounds the padded id tensors' memory
-FIRST_CHUNK = (
-    512  # chunks grow 512, 1024, 2048, 4096: an accelerator starts early while the rest is tokenised
-)
+# chunks grow 512, 1024, 2048, 4096: an accelerator starts early while the rest is tokenised
+FIRST_CHUNK = 512
 
 
 def token_budget(batch_size: int, max_length: int, device: torch.device | str = "cpu") -> int:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from . import metrics
-from ._common import check_mode, finish_details
+from ._common import check_mode, finish_details, single_threaded
 from .similarity import MATRIX_SIMILARITIES, to_tensor
 from .types import Mode, RerankingSplit, TaskScore
 
@@ -25,14 +25,15 @@ def rerank(split: RerankingSplit, sim: Callable[[Tensor, Tensor], Tensor]) -> li
     doc_index = {doc_id: i for i, doc_id in enumerate(split.doc_ids)}
     doc_emb = np.asarray(split.doc_emb)
     orders: list[list[int]] = []
-    for i, candidates in enumerate(split.candidates):
-        # JMTEB keeps the query's dtype and casts docs to float32 (a float64 query would then fail in torch.mm);
-        # casting the query too is identical for float32 inputs.
-        query = to_tensor(np.asarray(split.query_emb[i])).float()
-        rows = doc_emb[[doc_index[doc_id] for doc_id in candidates]]
-        docs = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
-        similarity = sim(query, docs)
-        orders.append(torch.argsort(similarity, dim=1, descending=True)[0].tolist())
+    with single_threaded():
+        for i, candidates in enumerate(split.candidates):
+            # JMTEB keeps the query's dtype and casts docs to float32 (a float64 query would then fail in
+            # torch.mm); casting the query too is identical for float32 inputs.
+            query = to_tensor(np.asarray(split.query_emb[i])).float()
+            rows = doc_emb[[doc_index[doc_id] for doc_id in candidates]]
+            docs = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
+            similarity = sim(query, docs)
+            orders.append(torch.argsort(similarity, dim=1, descending=True)[0].tolist())
     return orders
 
 

@@ -35,6 +35,7 @@ def run_from_config(cfg: DictConfig):
         model_kwargs=c.get("model_kwargs"),
         name=c.get("name"),
         config=c,
+        subsample=c.get("subsample"),
     )
 
 
@@ -64,6 +65,7 @@ def leaderboard_main(cfg: DictConfig) -> None:
         "tasks": c.get("tasks"),
         "model_kwargs": c.get("model_kwargs"),
         "config": c,
+        "subsample": c.get("subsample"),
     }
     make_leaderboard(
         c["models"],
@@ -71,4 +73,5 @@ def leaderboard_main(cfg: DictConfig) -> None:
         evaluate_kwargs=kwargs,
         common_only=bool(c.get("common_only")),
         title=c.get("title"),
+        names=c.get("names"),
     )

@@ -259,14 +259,23 @@ def make_leaderboard(
     evaluate_kwargs: Mapping[str, Any] | None = None,
     common_only: bool = False,
     title: str | None = None,
+    names: Sequence[str] | None = None,
 ) -> Leaderboard:
-    """Score (or read) every item, then write the leaderboard files into ``out_dir``; returns the board."""
+    """Score (or read) every item, then write the leaderboard files into ``out_dir``; returns the board.
+
+    ``names``: display names, one per item (default: the item string)."""
     out_dir = Path(out_dir)
+    if names is not None and len(names) != len(items):
+        raise ValueError(f"names has {len(names)} entries for {len(items)} models; give one name per model")
+    display = dict(zip(items, names, strict=True)) if names is not None else {}
 
     def _evaluate(item: str, run_dir: Path) -> Entry:
         from .runner import evaluate
 
-        res = evaluate(item, out_dir=run_dir, print_table=False, **dict(evaluate_kwargs or {}))
+        kwargs = dict(evaluate_kwargs or {})
+        if item in display:
+            kwargs["name"] = display[item]
+        res = evaluate(item, out_dir=run_dir, print_table=False, **kwargs)
         return Entry(res.model, res.summary(), str(run_dir), res.mode, res.labels)
 
     board = Leaderboard.build(

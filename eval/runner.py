@@ -140,11 +140,13 @@ def evaluate(
     name: str | None = None,
     config: Mapping[str, Any] | None = None,
     print_table: bool = True,
+    subsample: Mapping[str, Mapping[str, int]] | None = None,
 ) -> Results:
     """Score ``model`` on ``suite`` as JMTEB v1 does; write the run folder to ``out_dir`` when given.
 
     ``prefixes``: preset name (``model``, ``e5``, ``qwen3``, ``none``), mapping or ``PrefixPreset``. ``dims``: extra
     Matryoshka widths scored from the same full-width encode. ``cache_dir=None`` keeps embeddings in memory only.
+    ``subsample``: seeded row caps per task (:meth:`Suite.subsampled`); capped tasks are labelled "subsample".
     """
     if mode not in ("official", "corrected"):
         raise ValueError(f"mode must be 'official' or 'corrected', got {mode!r}")
@@ -158,6 +160,8 @@ def evaluate(
         suite = Suite(suite.name, suite.tasks, suite.skipped, Path(data_root))
     if tasks:
         suite = suite.only(list(tasks))
+    if subsample:
+        suite = suite.subsampled(subsample)
     preset = load_preset(prefixes)
     dims = sorted({int(d) for d in dims or []})
     width = getattr(model, "dim", None)

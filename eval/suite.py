@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,6 +61,20 @@ class Suite:
             Skipped(t.name, t.category, "not selected (tasks=...)") for t in self.tasks if t.name not in names
         ]
         return Suite(self.name, kept, self.skipped + dropped, self.data_root)
+
+    def subsampled(self, caps: Mapping[str, Mapping[str, int]]) -> Suite:
+        """The same suite with seeded row caps per task (``{task: {max_test_rows: N, ...}}``; key ``"*"``: every
+        task; a named task wins over ``"*"`` key by key). Keys are ``TaskSpec.subsample``'s; an unknown task
+        name is an error."""
+        names = {t.name for t in self.tasks} | {s.name for s in self.skipped}
+        unknown = sorted(set(caps) - names - {"*"})
+        if unknown:
+            raise KeyError(f"subsample names {unknown}, not datasets of suite {self.name!r}")
+        tasks = []
+        for t in self.tasks:
+            limits = {**dict(caps.get("*") or {}), **dict(caps.get(t.name) or {})}
+            tasks.append(t.with_subsample(**{k: int(v) for k, v in limits.items()}) if limits else t)
+        return Suite(self.name, tasks, self.skipped, self.data_root)
 
 
 def default_data_root() -> Path:

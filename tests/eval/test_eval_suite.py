@@ -126,3 +126,19 @@ def test_hub_code_path_with_a_fake_hub(monkeypatch, tmp_path):
         "corpus",
     )
     assert mrtydi.score_kwargs == {"doc_chunk_size": 10000}
+
+
+def test_subsampled_caps_tasks_and_rejects_unknown_names():
+    from eval.suite import get_suite
+
+    suite = get_suite("local")
+    capped = suite.subsampled({"*": {"max_val_rows": 50}, "jsts": {"max_val_rows": 10, "max_test_rows": 20}})
+    jsts = capped.task("jsts")
+    assert dict(jsts.subsample) == {"max_val_rows": 10, "max_test_rows": 20}
+    assert "subsample" in jsts.label
+    other = [t for t in capped.tasks if t.name != "jsts"]
+    assert other and all(dict(t.subsample).get("max_val_rows") == 50 for t in other)
+    assert [t.name for t in capped.tasks] == [t.name for t in suite.tasks]
+    assert all(not t.subsample for t in suite.tasks)  # the original is untouched
+    with pytest.raises(KeyError, match="no_such_task"):
+        suite.subsampled({"no_such_task": {"max_rows": 1}})

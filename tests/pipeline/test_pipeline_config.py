@@ -1,0 +1,54 @@
+"""The pipeline's Hydra config and the overrides it passes to each stage's app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+from pipeline.stages import hydra_value, overrides
+
+CONF = str(Path(__file__).resolve().parents[2] / "conf" / "pipeline")
+
+
+def _cfg(*over: str) -> dict:
+    with initialize_config_dir(version_base="1.3", config_dir=CONF):
+        return OmegaConf.to_container(compose("config", overrides=list(over)), resolve=True)
+
+
+def test_hydra_values_round_trip_through_the_override_grammar():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    value = {"path": "/tmp/a b/it's.jsonl", "weight": 1.0, "ids": [1, 2], "flag": True, "none": None}
+    parsed = OverridesParser.create().parse_override(f"data.datasets={hydra_value([value])}")
+    assert parsed.value() == [value]
+
+
+def test_nested_sets_become_one_override_per_leaf_and_whole_values_stay_whole():
+    got = overrides({"trainer": {"max_steps": 40, "save_every": 10}, "subsample": {"*": {"max_rows": 5}}})
+    assert got == ["trainer.max_steps=40", "trainer.save_every=10", "subsample={*: {max_rows: 5}}"]
+
+
+@pytest.mark.parametrize("scale", ["default", "ci", "gpu"])
+def test_every_scale_composes_and_names_its_run_dir(scale):
+    cfg = _cfg(f"scale={scale}")
+    assert cfg["run_dir"] == f"runs/pipeline/{scale}"
+    assert cfg["stages"] == ["synth", "stage1", "stage2", "merge", "eval"]
+    assert cfg["merge"]["grid"], "a merge grid is configured"
+
+
+def test_command_line_overrides_reach_nested_stage_settings():
+    cfg = _cfg("stage2.set.trainer.max_steps=400", "stages=[stage2,eval]")
+    assert cfg["stage2"]["set"]["trainer"]["max_steps"] == 400
+    assert cfg["stage2"]["set"]["trainer"]["save_every"] == 10  # the rest of the scale's settings kept
+    assert cfg["stages"] == ["stage2", "eval"]
+
+
+def test_unknown_stage_is_a_clear_error(tmp_path):
+    from pipeline.__main__ import run
+
+    cfg = _cfg(f"run_dir={tmp_path}", "stages=[synth,bogus]")
+    with pytest.raises(SystemExit, match="bogus"):
+        run(cfg)

@@ -124,7 +124,7 @@ def build_tasks(cfg: Mapping[str, Any], passages: list[Passage], out_dir: Path) 
     t, llm, ch = cfg["tasks"], cfg["llm"], cfg["checks"]
     prompt_set = llm["prompt_set"]
     vocab = load_vocab(prompt_set)
-    sampling = Sampling(temperature=llm["temperature"], top_p=llm["top_p"])
+    sampling = Sampling(temperature=llm["temperature"], top_p=llm["top_p"], top_k=llm.get("top_k"))
     limits = TextLimits(
         ch["min_chars"],
         ch["max_chars"],

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -78,10 +79,12 @@ def save_checkpoint(
     state: dict,
     keep_last: int | None = None,
     export_dtype: str | None = None,
+    export: Callable = export_model,
 ) -> Path:
-    """Export the model, save the engine and RNG states, mark complete, prune; every rank calls."""
+    """Export the model (``export(engine, model, path, dtype)``; the reranker trainer passes its own), save the
+    engine and RNG states, mark complete, prune; every rank calls."""
     path = checkpoint_dir(output_dir, step)
-    export_model(engine, model, path, export_dtype)
+    export(engine, model, path, export_dtype)
     barrier()
     state_dir = path / STATE_DIR
     engine.save_checkpoint(str(state_dir), tag=DS_TAG, client_state={"trainer": {"step": step, **state}})

@@ -87,6 +87,8 @@ class OpenAIServerEngine:
             "temperature": req.temperature,
             "top_p": req.top_p,
         }
+        if req.top_k:
+            body["top_k"] = req.top_k  # vLLM and SGLang accept it; OpenAI itself does not
         if req.seed is not None:
             body["seed"] = req.seed
         if req.schema is not None:

@@ -104,6 +104,7 @@ class VLLMEngine:
         return SamplingParams(
             temperature=request.temperature,
             top_p=request.top_p,
+            top_k=request.top_k or 0,
             max_tokens=request.max_tokens,
             seed=request.seed,
             structured_outputs=structured,

@@ -51,6 +51,7 @@ class Sampling:
 
     temperature: float = 0.8
     top_p: float = 0.95
+    top_k: int | None = None
 
 
 DEFAULT_SAMPLING = Sampling()
@@ -112,6 +113,7 @@ class Task:
             max_tokens=step.max_tokens,
             temperature=self.sampling.temperature,
             top_p=self.sampling.top_p,
+            top_k=self.sampling.top_k,
             seed=seed_for(item.id, step.name),
         )
 

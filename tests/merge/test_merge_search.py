@@ -112,6 +112,7 @@ def test_search_with_eval_on_jsts(tmp_path, qwen3_pair, shared_data):
             "suite": "quick",
             "prefix": "model",
             "tasks": ["jsts"],
+            "subsample": {"jsts": {"max_test_rows": 40}},
             "cache_dir": str(tmp_path / "cache"),
             "data_root": str(shared_data),
         },
@@ -122,3 +123,17 @@ def test_search_with_eval_on_jsts(tmp_path, qwen3_pair, shared_data):
     assert all(0 < r.average <= 1 for r in rows)
     assert (tmp_path / "search" / "best" / "modules.json").is_file()
     assert (tmp_path / "search" / "runs" / "slerp_ckA+ckB_t=0.5" / "summary.json").is_file()
+    sts = json.loads((tmp_path / "search" / "runs" / "ckA" / "STS" / "scores_jsts.json").read_text())
+    assert sts["task"]["sizes"]["test"] == 40  # eval.subsample reached the scorer's suite
+
+
+def test_capped_suite_caps_only_the_named_split(shared_data):
+    from eval.data.task_data import load_task_data
+    from merge.search import capped_suite
+
+    suite = capped_suite("local", {"jsts": {"max_val_rows": 100}}, str(shared_data))
+    data = load_task_data(suite.task("jsts"), shared_data)
+    assert (len(data.val), len(data.test)) == (100, 1457)
+    assert not suite.task("jsquad_retrieval").subsample
+    with pytest.raises(MergeError, match="jstss"):
+        capped_suite("local", {"jstss": {"max_val_rows": 100}}, str(shared_data))

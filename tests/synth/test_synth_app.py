@@ -21,15 +21,19 @@ def compose(overrides):
         return to_plain(hydra_compose(config_name="config", overrides=overrides))
 
 
-@pytest.mark.parametrize("preset", ["demo", "ci", "gpu"])
+@pytest.mark.parametrize("preset", ["demo", "pipeline", "ci", "gpu"])
 def test_config_composes(preset, shared_data):
     cfg = compose([f"preset={preset}"])
     assert cfg["corpus"]["path"].endswith("jaquad/jmteb_format/train/corpus.jsonl")
     assert any(p.endswith("jaquad/jmteb_format/dev/corpus.jsonl") for p in cfg["corpus"]["exclude"])
     assert cfg["engine"]["kind"] == "vllm" and cfg["engine"]["disable_any_whitespace"] is True
     assert cfg["out_dir"] == f"runs/synth/{cfg['name']}"
-    if preset == "demo":
+    if preset in ("demo", "pipeline"):
         assert cfg["llm"]["model"] == "gemma3-270m" and cfg["llm"]["prompt_set"] == "base"
+        assert cfg["llm"]["top_k"] == 64 and cfg["llm"]["top_p"] == 1.0  # no full-vocabulary sort on CPU
+    if preset == "pipeline":  # the demo's settings, smaller (the preset extends demo)
+        assert cfg["corpus"]["limit"] == 40 and cfg["tasks"]["sts"]["enabled"] is False
+        assert cfg["mine"]["corpus_limit"] >= cfg["corpus"]["limit"] and cfg["filter"]["keep_fraction"] == 0.7
     openai = compose(["engine=openai", "engine.concurrency=4"])
     assert openai["engine"]["kind"] == "openai" and openai["engine"]["concurrency"] == 4
 

@@ -149,6 +149,14 @@ def test_structured_output_modes(mode, key):
         OpenAIServerEngine("http://x/v1", "m", structured="guided_json")
 
 
+def test_top_k_is_sent_only_when_set():
+    from dataclasses import replace
+
+    eng = OpenAIServerEngine("http://127.0.0.1:9/v1", "m")
+    assert "top_k" not in eng.payload(_req("x"))
+    assert eng.payload(replace(_req("x"), top_k=64))["top_k"] == 64
+
+
 def test_backoff_is_bounded_full_jitter():
     rng = random.Random(0)
     delays = [backoff_delay(a, 0.5, 4.0, rng) for a in range(10) for _ in range(20)]

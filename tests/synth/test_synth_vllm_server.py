@@ -1,4 +1,8 @@
-"""The OpenAI-compatible engine against vLLM's real api_server (CPU build) serving qwen3-tiny-lm on 127.0.0.1."""
+"""The OpenAI-compatible engine against vLLM's real api_server (CPU build) serving qwen3-tiny-lm on 127.0.0.1.
+
+One server per module. The crash test SIGKILLs a running ``python -m synth`` (engine=openai) mid-generation and
+resumes it: the shards must then hold every unit exactly once.
+"""
 
 from __future__ import annotations
 
@@ -110,30 +114,83 @@ def test_server_structured_output(server, mode):
     eng.close()
 
 
-def test_pipeline_through_server(server, tmp_path, corpus_file, persona_file):
-    from hydra import compose, initialize_config_dir
-
-    from synth import app
-    from synth.cli import CONF_DIR, to_plain
-    from synth.store import iter_generated, iter_rejects
-
-    overrides = [
+def _overrides(server: str, out: Path, corpus: Path, personas: Path) -> list[str]:
+    return [
         "preset=ci",
         "engine=openai",
         f"engine.base_url={server}",
         "engine.served_model_name=tiny",
         "engine.concurrency=8",
-        f"out_dir={tmp_path / 'run'}",
-        f"corpus.path={corpus_file}",
+        f"out_dir={out}",
+        f"corpus.path={corpus}",
         "corpus.exclude=[]",
         "corpus.min_chars=0",
-        f"personas.path={persona_file}",
+        f"personas.path={personas}",
         "embedding.model=qwen3-tiny",
-        "stages=[generate,stats]",
     ]
+
+
+def _compose(overrides: list[str]) -> dict:
+    from hydra import compose, initialize_config_dir
+
+    from synth.cli import CONF_DIR, to_plain
+
     with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        cfg = to_plain(compose(config_name="config", overrides=overrides))
-    app.run(cfg)
-    recs, rejects = list(iter_generated(tmp_path / "run")), list(iter_rejects(tmp_path / "run"))
+        return to_plain(compose(config_name="config", overrides=overrides))
+
+
+def test_pipeline_through_server(server, tmp_path, corpus_file, persona_file):
+    from synth import app
+    from synth.store import iter_generated, iter_rejects
+
+    out = tmp_path / "run"
+    app.run(_compose([*_overrides(server, out, corpus_file, persona_file), "stages=[generate,stats]"]))
+    recs, rejects = list(iter_generated(out)), list(iter_rejects(out))
     assert len(recs) + len(rejects) == 6 and len(recs) >= 5
     assert not [r for r in rejects if r["reason"] in ("invalid_json", "schema", "engine_error")]
+
+
+def test_resume_after_sigkill(server, tmp_path, corpus_file, persona_file):
+    from synth import app
+    from synth.store import iter_generated, iter_rejects, read_jsonl
+
+    out, per_passage = tmp_path / "killed", 4
+    overrides = [
+        *_overrides(server, out, corpus_file, persona_file),
+        f"tasks.retrieval.per_passage={per_passage}",
+        "generate.batch_size=2",
+        "stages=[generate]",
+    ]
+    log = (tmp_path / "child.log").open("w")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "synth", *overrides],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    shard = out / "generated" / "w00" / "records-00000.jsonl"
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and child.poll() is None:
+            if shard.exists() and len(shard.read_bytes().splitlines()) >= 2:
+                break
+            time.sleep(0.1)
+        assert child.poll() is None, f"child ended early: see {tmp_path / 'child.log'}"
+        os.killpg(child.pid, signal.SIGKILL)  # no cleanup: requests in flight, files possibly mid-write
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+        log.close()
+    before = {r["id"] for r in read_jsonl(shard)} | {r["id"] for r in iter_rejects(out)}
+    total = 6 * per_passage
+    assert 0 < len(before) < total, "the kill must land mid-run"
+    # generate.* is not part of the fingerprint: the resume may use larger batches
+    result = app.run(_compose([*overrides, "generate.batch_size=12"]))["generate"]
+    assert result["skipped_done"] >= len(before) and result["attempted"] == total - result["skipped_done"]
+    ids = [r["id"] for r in iter_generated(out)] + [r["id"] for r in iter_rejects(out)]
+    assert len(ids) == len(set(ids)) == total  # nothing lost, nothing twice
+    manifest = json.loads((out / "generated" / "w00" / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["done"] == total

@@ -1,0 +1,128 @@
+"""The batched scorer against float64 references from raw logits; cross-encoder against sentence-transformers;
+save / load round trips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from embed.rerank import Reranker, RerankTemplate
+
+PAIRS = [
+    ("東京タワーの高さは?", "東京タワーは高さ333メートルの電波塔である。"),
+    ("富士山はどこにある?", "富士山は静岡県と山梨県にまたがる活火山で、日本最高峰である。" * 3),
+    ("短い", "文"),
+    ("徳川家康が開いた幕府は?", "江戸幕府は1603年に徳川家康が開いた武家政権。"),
+    ("What is the capital of China?", "The capital of China is Beijing."),
+]
+
+
+def _official_ids(tok, template: RerankTemplate, q: str, d: str, bos: bool) -> list[int]:
+    """The transformers example's procedure: prefix, body and suffix tokenised separately, concatenated."""
+    piece = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    head = [tok.bos_token_id] if bos else []
+    return head + piece(template.prefix) + piece(template.body(q, d)) + piece(template.suffix)
+
+
+def _reference(model, tok, pairs, template: RerankTemplate, bos: bool = False) -> np.ndarray:
+    """softmax([no, yes]) of the last position in float64, one unpadded sequence at a time."""
+    yes, no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
+    out = []
+    for q, d in pairs:
+        with torch.no_grad():
+            logits = model(torch.tensor([_official_ids(tok, template, q, d, bos)])).logits[0, -1].double()
+        ly, ln = float(logits[yes]), float(logits[no])
+        out.append(np.exp(ly) / (np.exp(ly) + np.exp(ln)))
+    return np.asarray(out)
+
+
+@pytest.fixture(scope="module")
+def qwen3_f64(qwen3_tiny_lm_path):
+    """The tiny Qwen3 causal LM in float64 and its tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(qwen3_tiny_lm_path, dtype=torch.float64).eval()
+    return model, AutoTokenizer.from_pretrained(qwen3_tiny_lm_path)
+
+
+@pytest.mark.parametrize("sep", ["\n", "\n\n"])
+def test_causal_score_equals_float64_reference(qwen3_tiny_lm_path, qwen3_f64, sep) -> None:
+    reranker = Reranker.load(qwen3_tiny_lm_path, device="cpu", dtype="float32", field_sep=sep)
+    got = reranker.score(PAIRS, batch_size=2)  # several length-sorted, left-padded batches
+    want = _reference(*qwen3_f64, PAIRS, RerankTemplate(sep))
+    assert got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
+    assert np.ptp(want) > 1e-3  # the pairs really score differently
+    one_by_one = np.concatenate([reranker.score([p]) for p in PAIRS])
+    np.testing.assert_allclose(got, one_by_one, rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_gemma3_batched_score_equals_the_unpadded_official_procedure(gemma3_path) -> None:
+    """<bos> first, pieces tokenised apart (Gemma has no <|im_end|> special token: "。<" would merge), and left
+    padding in mixed-length batches changes nothing."""
+    reranker = Reranker.load(gemma3_path, device="cpu", dtype="float32", max_length=256)
+    pairs = [PAIRS[0], PAIRS[2], PAIRS[4]]
+    got = reranker.score(pairs, batch_size=4)
+    want = _reference(reranker.model, reranker.tokenizer, pairs, RerankTemplate(), bos=True)
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
+
+
+def test_forward_outputs_and_full_vocab(qwen3_tiny_lm_path) -> None:
+    reranker = Reranker.load(qwen3_tiny_lm_path, device="cpu")
+    features = reranker.features([q for q, _ in PAIRS], [d for _, d in PAIRS])
+    two, full = reranker(features), reranker(features, full_vocab=True)
+    assert two.shape == (len(PAIRS), 2) and full.shape == (len(PAIRS), len(reranker.tokenizer))
+    torch.testing.assert_close(two, full[:, [2152, 9693]])
+    torch.testing.assert_close(reranker.probabilities(two), torch.sigmoid(reranker.relevance_logits(two)))
+
+
+def test_causal_save_load_round_trip(qwen3_tiny_lm_path, tmp_path) -> None:
+    reranker = Reranker.load(
+        qwen3_tiny_lm_path, device="cpu", field_sep="\n\n", max_length=96, instruction="X"
+    )
+    folder = reranker.save(tmp_path / "r")
+    saved = json.loads((folder / "tsumugi_reranker.json").read_text())
+    assert saved == {
+        "kind": "causal_lm",
+        "field_sep": "\n\n",
+        "instruction": "X",
+        "yes_token": "yes",
+        "no_token": "no",
+        "max_length": 96,
+    }
+    again = Reranker.load(folder, device="cpu")
+    assert again.config == reranker.config
+    np.testing.assert_array_equal(again.score(PAIRS), reranker.score(PAIRS))
+    (folder / "tsumugi_reranker.json").write_text('{"kind": "causal_lm", "sep": 1}')
+    with pytest.raises(ValueError, match=r"tsumugi_reranker.json: unknown field\(s\) \['sep'\]"):
+        Reranker.load(folder)
+
+
+@pytest.mark.slow
+def test_cross_encoder_matches_reference_and_sentence_transformers(me5_small_path, tmp_path) -> None:
+    from sentence_transformers import CrossEncoder
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(0)  # the fresh one-logit head
+    reranker = Reranker.load(me5_small_path, device="cpu", max_length=64)
+    assert reranker.kind == "cross_encoder"
+    folder = reranker.save(tmp_path / "ce")  # loaded back below by transformers and sentence-transformers
+    got = reranker.score(PAIRS, batch_size=2)
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, dtype=torch.float64).eval()
+    want = []
+    for q, d in PAIRS:
+        enc = tok(q, d, truncation=True, max_length=64, return_tensors="pt")
+        with torch.no_grad():
+            want.append(1.0 / (1.0 + np.exp(-float(model(**enc).logits[0, 0]))))
+    np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
+    assert np.ptp(want) > 1e-4
+
+    st = CrossEncoder(str(folder), device="cpu")
+    assert st.max_seq_length == 64
+    np.testing.assert_allclose(st.predict(PAIRS, batch_size=2), got, rtol=0, atol=1e-5)

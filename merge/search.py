@@ -201,30 +201,11 @@ def _write_outputs(rows: list[Ranked], out: Path, best: Ranked | None, title: st
     print(f"[search] wrote {', '.join(str(p) for p in paths.values())}, {out / 'ranking.json'}")
 
 
-def capped_suite(name: str, subsample: Mapping[str, Mapping[str, int]], data_root: str | None = None):
-    """Suite ``name`` with seeded row caps per task (``{task: {max_val_rows: N, ...}}``, eval's
-    ``TaskSpec.with_subsample`` keys); a task the suite does not run is an error."""
-    from eval.suite import Suite, get_suite
-
-    suite = get_suite(name, data_root)
-    unknown = sorted(set(subsample) - {t.name for t in suite.tasks})
-    if unknown:
-        raise MergeError(f"eval.subsample names {unknown}, not tasks of suite {name!r}")
-    tasks = [
-        t.with_subsample(**{k: int(v) for k, v in subsample[t.name].items()}) if t.name in subsample else t
-        for t in suite.tasks
-    ]
-    return Suite(suite.name, tasks, suite.skipped, suite.data_root)
-
-
 def search_from_config(cfg: Mapping[str, Any], scorer: Scorer | None = None) -> list[Ranked]:
     """Run a search from the plain ``conf/merge/search.yaml`` mapping."""
     ev = dict(cfg.get("eval") or {})
     suite = ev.pop("suite", "quick")
     prefixes = ev.pop("prefix", ev.pop("prefixes", "model"))
-    if ev.get("subsample"):  # a split a ranking does not need (e.g. JSTS's 12k-pair selection split) capped
-        suite = capped_suite(suite, ev.pop("subsample"), ev.get("data_root"))
-    ev.pop("subsample", None)
     out = Path(cfg["out_dir"])
     return run_search(
         list(cfg["checkpoints"]),

@@ -127,13 +127,13 @@ def test_search_with_eval_on_jsts(tmp_path, qwen3_pair, shared_data):
     assert sts["task"]["sizes"]["test"] == 40  # eval.subsample reached the scorer's suite
 
 
-def test_capped_suite_caps_only_the_named_split(shared_data):
+def test_subsampled_suite_caps_only_the_named_split(shared_data):
     from eval.data.task_data import load_task_data
-    from merge.search import capped_suite
+    from eval.suite import get_suite
 
-    suite = capped_suite("local", {"jsts": {"max_val_rows": 100}}, str(shared_data))
+    suite = get_suite("local", str(shared_data)).subsampled({"jsts": {"max_val_rows": 100}})
     data = load_task_data(suite.task("jsts"), shared_data)
     assert (len(data.val), len(data.test)) == (100, 1457)
     assert not suite.task("jsquad_retrieval").subsample
-    with pytest.raises(MergeError, match="jstss"):
-        capped_suite("local", {"jstss": {"max_val_rows": 100}}, str(shared_data))
+    with pytest.raises(KeyError, match="jstss"):
+        get_suite("local", str(shared_data)).subsampled({"jstss": {"max_val_rows": 100}})

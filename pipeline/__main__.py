@@ -46,7 +46,13 @@ def run(cfg: dict) -> list[StageResult]:
     results: list[StageResult] = []
     models: dict[str, str] = {"base": cfg["model"]}
     synth_out, s1_out, s2_out = run_dir / "synth", run_dir / "stage1", run_dir / "stage2"
-    jaquad = {"path": cfg["data"]["supervised"], "name": "jaquad", "format": "jmteb", "weight": 1.0}
+    jaquad = {
+        "path": cfg["data"]["supervised"],
+        "name": "jaquad",
+        "format": "jmteb",
+        "weight": 1.0,
+        "negatives": cfg["data"].get("supervised_negatives", "none"),
+    }
     for i, stage in enumerate(stages, 1):
         out = run_dir / stage
         _say(f"stage {i}/{len(stages)}: {stage} -> {out}")

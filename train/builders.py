@@ -90,6 +90,7 @@ def dataset_specs(c: Mapping[str, Any]) -> list[DatasetSpec]:
                 instruction=e.get("instruction"),
                 symmetric=bool(e.get("symmetric", False)),
                 split=e.get("split", "train"),
+                negatives=e.get("negatives", "none"),
             )
         )
     return specs

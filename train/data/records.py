@@ -14,7 +14,9 @@ Layouts read (``format``):
   negatives…), as in sentence-transformers;
 - ``auto`` — picked from the first record's keys;
 - ``jmteb`` (a folder, :func:`train.data.readers.read_retrieval`) — JMTEB retrieval files ``corpus.jsonl`` +
-  ``retrieval_queries.jsonl``: one record per query, its relevant documents as positives.
+  ``retrieval_queries.jsonl``: one record per query, its relevant documents as positives; with ``negatives:
+  same_title`` also the other documents of the positives' titles (another paragraph of the same article) that
+  contain none of the query's ``answers``, as hard negatives.
 """
 
 from __future__ import annotations

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 from embed.formatting import (
@@ -19,6 +18,7 @@ from embed.formatting import (
     qwen3_instruct,
     resolve_prompt,
 )
+from embed.lazy import lazy_getattr
 
 _LAZY = {
     "EmbeddingModel": "embed.model",
@@ -73,10 +73,4 @@ if TYPE_CHECKING:
     from embed.resolve import ModelLoadError, resolve_folder
 
 
-def __getattr__(name: str):
-    """Import torch-backed names on first use."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'embed' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

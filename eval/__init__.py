@@ -9,8 +9,9 @@ mteb), ``cli`` (``python -m eval``, ``python -m eval.leaderboard``). Imports ``e
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from embed.lazy import lazy_getattr
 
 _LAZY = {
     "evaluate": "eval.runner",
@@ -45,10 +46,4 @@ if TYPE_CHECKING:
     from eval.suite import Suite, get_suite
 
 
-def __getattr__(name: str):
-    """Import the public names on first use (``import eval.scoring`` stays light)."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'eval' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -34,11 +34,11 @@ from embed.atomic import atomic_file
 
 from .cache import EmbeddingCache
 from .data.records import RerankingData, RetrievalData
-from .data.task_data import _sample, load_task_data
+from .data.task_data import load_task_data, sample_rows
 from .encoding import TextEncoder
 from .prefixes import load_preset
 from .scoring import metrics
-from .scoring.reranking import _ranked_gains, rerank
+from .scoring.reranking import ranked_gains, rerank
 from .scoring.retrieval import retrieve_top_k
 from .scoring.similarity import MATRIX_SIMILARITIES
 from .scoring.types import RerankingSplit
@@ -103,7 +103,7 @@ def rerank_heads(
 
 def reranking_ndcg(split: RerankingSplit, orders: list[list[int]], ks: Sequence[int], mode: str) -> dict:
     """JMTEB v1 reranking nDCG@k of candidate orders (the reranking scorer's gain rules)."""
-    gains = _ranked_gains(split, orders, mode)
+    gains = ranked_gains(split, orders, mode)
     ideal = [list(r) for r in split.relevance]
     return {
         f"ndcg@{k}": metrics.ndcg_at_k_graded(gains, ideal, k, skip_zero_idcg=mode == "corrected") for k in ks
@@ -297,7 +297,7 @@ def evaluate_reranker(
     q, d, ids = encode_split(spec, data, split, enc, prefix)  # the whole split: shares python -m eval's cache
     encode_s = time.perf_counter() - t0
     if max_queries and max_queries < len(data):
-        keep = _sample(len(data), int(max_queries), spec.seed)  # the queries with_subsample would keep
+        keep = sample_rows(len(data), int(max_queries), spec.seed)  # the queries with_subsample would keep
         data, q = subset_queries(data, keep), q[keep]
     scorer = load_scorer(reranker, engine, **dict(reranker_kwargs or {}))
     kw = dict(

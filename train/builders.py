@@ -36,7 +36,7 @@ _INFONCE_FIELDS = (
 
 def build_model(c: Mapping[str, Any]) -> EmbeddingModel:
     """The embedding model (``model`` preset) set up for ``finetune``."""
-    m, f = c["model"], c["finetune"]
+    m = c["model"]
     model = load_model(
         m["path"],
         pooling=m.get("pooling"),
@@ -45,8 +45,14 @@ def build_model(c: Mapping[str, Any]) -> EmbeddingModel:
         prompts=dict(m["prompts"]) if m.get("prompts") else None,
         dtype=c.get("model_kwargs", {}).get("dtype") or "float32",
     )
+    return apply_finetune(model, build_finetune_spec(c))
+
+
+def build_finetune_spec(c: Mapping[str, Any]) -> FinetuneSpec:
+    """The ``finetune`` section: full or LoRA (r, alpha, dropout, targets), frozen embeddings, checkpointing."""
+    f = c["finetune"]
     lora = f.get("lora") or {}
-    spec = FinetuneSpec(
+    return FinetuneSpec(
         method=f.get("method", "full"),
         lora=LoraSpec(
             r=lora.get("r", 16),
@@ -57,7 +63,6 @@ def build_model(c: Mapping[str, Any]) -> EmbeddingModel:
         freeze_input_embeddings=bool(f.get("freeze_input_embeddings", False)),
         gradient_checkpointing=bool(f.get("gradient_checkpointing", False)),
     )
-    return apply_finetune(model, spec)
 
 
 def build_formatter(c: Mapping[str, Any], model: EmbeddingModel) -> PromptFormatter:

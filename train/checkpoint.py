@@ -25,15 +25,11 @@ import torch.distributed as dist
 
 from embed import EmbeddingModel
 from train.export import export_model
-from train.runtime import barrier, restore_rng, rng_snapshot
+from train.runtime import barrier, current_rank, restore_rng, rng_snapshot
 
 log = logging.getLogger(__name__)
 
 STATE_DIR, STATE_FILE, DS_TAG = "trainer_state", "trainer_state.json", "deepspeed"
-
-
-def _rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
 def checkpoint_dir(output_dir: str | Path, step: int) -> Path:
@@ -88,9 +84,9 @@ def save_checkpoint(
     barrier()
     state_dir = path / STATE_DIR
     engine.save_checkpoint(str(state_dir), tag=DS_TAG, client_state={"trainer": {"step": step, **state}})
-    torch.save(rng_snapshot(), state_dir / f"rng_rank{_rank()}.pt")
+    torch.save(rng_snapshot(), state_dir / f"rng_rank{current_rank()}.pt")
     barrier()
-    if _rank() == 0:
+    if current_rank() == 0:
         world = dist.get_world_size() if dist.is_initialized() else 1
         record = {"step": step, "world_size": world, **state}
         (state_dir / STATE_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -107,7 +103,7 @@ def load_checkpoint(engine, path: str | Path) -> dict:
     if loaded is None:
         raise RuntimeError(f"DeepSpeed could not load the checkpoint in {state_dir}")
     world = dist.get_world_size() if dist.is_initialized() else 1
-    rng_file = state_dir / f"rng_rank{_rank()}.pt"
+    rng_file = state_dir / f"rng_rank{current_rank()}.pt"
     if record.get("world_size") == world and rng_file.is_file():
         restore_rng(torch.load(rng_file, weights_only=False))
     else:

@@ -11,30 +11,15 @@ The resolved config is saved as ``<output_dir>/config.yaml``.
 
 from __future__ import annotations
 
-import logging
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
+
+from train.app import run_recipe, strip_launcher_args
 
 CONF_ROOT = Path(__file__).resolve().parents[1] / "conf"
 CONF_DIR = CONF_ROOT / "train"
 _SEARCHPATH = f"hydra.searchpath=[file://{CONF_ROOT}]"  # conf/model/ presets become the `model` group
-
-
-def _strip_launcher_args(argv: list[str]) -> list[str]:
-    """Drop ``--local_rank=N`` / ``--local_rank N`` that the deepspeed launcher appends."""
-    out, skip = [], False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg.startswith("--local_rank=") or arg.startswith("--local-rank="):
-            continue
-        elif arg in ("--local_rank", "--local-rank"):
-            skip = True
-        else:
-            out.append(arg)
-    return out
 
 
 def compose_config(overrides: list[str] | None = None) -> dict[str, Any]:
@@ -48,30 +33,14 @@ def compose_config(overrides: list[str] | None = None) -> dict[str, Any]:
 
 
 def _run(cfg) -> None:
-    from omegaconf import OmegaConf
-
     from train.recipe import train
-    from train.runtime import init_distributed
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # DeepSpeed's ZeRO collectives call torch's deprecated names once per bucket: one warning per call
-    warnings.filterwarnings(
-        "ignore", message=r".*torch\.distributed\.\w+` is deprecated", category=FutureWarning
-    )
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    rank, _ = init_distributed()
-    if rank == 0:
-        out = Path(plain["output_dir"])
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(plain)), encoding="utf-8")
-    final = train(plain)
-    if rank == 0:
-        print(f"final model: {final}")
+    run_recipe(cfg, train, "model")
 
 
 def main() -> None:
     """Entry point of ``python -m train``."""
     import hydra
 
-    sys.argv = [*_strip_launcher_args(sys.argv), _SEARCHPATH]
+    sys.argv = [*strip_launcher_args(sys.argv), _SEARCHPATH]
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(_run)()

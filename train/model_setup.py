@@ -55,29 +55,34 @@ def load_model(
     return model.train()
 
 
-def apply_finetune(model: EmbeddingModel, spec: FinetuneSpec) -> EmbeddingModel:
-    """Set up ``model`` for training in place: checkpointing, embedding freeze, LoRA adapters."""
+def prepare_backbone(hf: torch.nn.Module, spec: FinetuneSpec, lora_task: str) -> torch.nn.Module:
+    """Set up a transformers backbone for training: checkpointing, embedding freeze, then LoRA adapters (peft
+    ``lora_task``, e.g. FEATURE_EXTRACTION) when ``spec.method`` is lora; returns the module to train."""
     if spec.method not in ("full", "lora"):
         raise ValueError(f"finetune method must be 'full' or 'lora', got {spec.method!r}")
-    hf = model.model
     if spec.gradient_checkpointing:
         # non-reentrant: one backward per forward, so DeepSpeed's reduce hooks fire once per parameter
         hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if spec.freeze_input_embeddings:
         hf.get_input_embeddings().weight.requires_grad_(False)
     if spec.method == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
+        from peft import LoraConfig, get_peft_model
 
         config = LoraConfig(
-            task_type=TaskType.FEATURE_EXTRACTION,
+            task_type=lora_task,
             r=spec.lora.r,
             lora_alpha=spec.lora.alpha,
             lora_dropout=spec.lora.dropout,
             target_modules=list(spec.lora.target_modules) if spec.lora.target_modules else "all-linear",
         )
-        model.model = get_peft_model(hf, config)
-    model.train()
-    return model
+        hf = get_peft_model(hf, config)
+    return hf
+
+
+def apply_finetune(model: EmbeddingModel, spec: FinetuneSpec) -> EmbeddingModel:
+    """Set up ``model`` for training in place: checkpointing, embedding freeze, LoRA adapters."""
+    model.model = prepare_backbone(model.model, spec, "FEATURE_EXTRACTION")
+    return model.train()
 
 
 def is_lora(model: EmbeddingModel) -> bool:

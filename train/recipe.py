@@ -1,15 +1,12 @@
-"""The training recipe, top to bottom: build, resume, loop (step, log, checkpoint), export.
+"""The training recipe: build the model, data stream, objective and DeepSpeed engine, then train.loop's resume,
+step/log/checkpoint loop and export.
 
 Run it with ``python -m train`` (Hydra, conf/train/config.yaml) under ``deepspeed``/``torchrun`` or plainly.
-``TSUMUGI_TRAIN_KILL_AT_STEP=N`` SIGKILLs the process right after step N (tests of exact resume).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,33 +19,16 @@ from train.builders import (
     build_objective,
     build_optim_spec,
     build_step_config,
-    build_wandb_spec,
 )
-from train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from train.engine import deepspeed_config, initialize_engine
 from train.export import export_model
+from train.loop import StepReport, run_loop
 from train.model_setup import trainable_parameters
-from train.monitor import Monitor
 from train.optim import build_optimizer, build_scheduler
-from train.runtime import barrier, init_distributed, mean_over_ranks, seed_everything, sum_over_ranks
+from train.runtime import init_distributed, mean_over_ranks, seed_everything, sum_over_ranks
 from train.step import engine_micro_steps, train_step
 
 log = logging.getLogger(__name__)
-
-
-def _resume_from(c: Mapping[str, Any], output_dir: Path) -> Path | None:
-    """The checkpoint to resume: ``trainer.resume`` = auto (latest in output_dir) | never | a path."""
-    resume = c["trainer"].get("resume", "auto")
-    if resume in (None, False, "never", "none"):
-        return None
-    if resume == "auto":
-        return latest_checkpoint(output_dir)
-    return Path(resume)
-
-
-def _kill_if_asked(step: int) -> None:
-    if os.environ.get("TSUMUGI_TRAIN_KILL_AT_STEP") == str(step):
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def train(c: Mapping[str, Any]) -> Path:
@@ -82,49 +62,10 @@ def train(c: Mapping[str, Any]) -> Path:
             micro_steps,
         )
 
-    # --- resume (model, optimizer, scheduler, RNG, data position) or start
-    start = 0
-    checkpoint = _resume_from(c, output_dir)
-    if checkpoint is not None:
-        state = load_checkpoint(engine, checkpoint)
-        loader.load_state_dict(state["data"])
-        start = int(state["step"])
-        if rank == 0:
-            log.info("resumed from %s at step %d", checkpoint, start)
-    else:
-        seed_everything(int(c["seed"]) + rank)  # dropout streams differ per rank
-    monitor = Monitor(
-        output_dir, c["run_name"], max_steps, start, dict(c), build_wandb_spec(c), enabled=rank == 0
-    )
-
-    # --- loop
-    save_every, keep_last = int(t.get("save_every") or 0), t.get("keep_last")
-    export_dtype = t.get("export_dtype")
-    for step in range(start + 1, max_steps + 1):
-        began = time.perf_counter()
+    def step() -> StepReport:
         batches = [next(loader) for _ in range(step_config.accumulation)]
-        lr = engine.get_lr()[0]
         stats = train_step(engine, model, batches, step_config, objective)
-        seconds = time.perf_counter() - began
-        tokens = sum_over_ranks(sum(s.tokens for s in stats))
-        metrics = {
-            "loss": mean_over_ranks(sum(s.loss for s in stats) / len(stats)),
-            "lr": lr,
-            "tokens_per_s": tokens / seconds,
-            "epoch": loader.epoch,
-            "step_seconds": seconds,
-        }
-        if (grad_norm := engine.get_global_grad_norm()) is not None:  # ZeRO and bf16 optimizers report it
-            metrics["grad_norm"] = float(grad_norm)
-        monitor.log(step, metrics)
-        if save_every and step % save_every == 0:
-            save_checkpoint(
-                engine, model, output_dir, step, {"data": loader.state_dict()}, keep_last, export_dtype
-            )
-        _kill_if_asked(step)
+        loss = mean_over_ranks(sum(s.loss for s in stats) / len(stats))
+        return StepReport({"loss": loss}, {"tokens": sum_over_ranks(sum(s.tokens for s in stats))})
 
-    # --- export
-    final = export_model(engine, model, output_dir / "final", export_dtype)
-    barrier()
-    monitor.close()
-    return final
+    return run_loop(c, engine, model, loader, step, export_model, rank)

@@ -5,9 +5,9 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
+from embed.lazy import lazy_getattr
 from embed.rerank.template import DEFAULT_INSTRUCTION, FIELD_SEPS, SYSTEM_PROMPT, RerankTemplate
 from embed.rerank.tokens import LabelIds, LabelTokenError, resolve_label_ids
 
@@ -37,10 +37,4 @@ if TYPE_CHECKING:
     from embed.rerank.vllm_scorer import VllmReranker
 
 
-def __getattr__(name: str):
-    """Import torch-backed names on first use."""
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'embed.rerank' has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())

@@ -33,7 +33,7 @@ def _source(ref: Ref, root: Path):
     return hub_rows(ref.path, ref.split or "") if ref.where == "hub" else root / ref.path
 
 
-def _sample(n: int, limit: int | None, seed: int) -> np.ndarray:
+def sample_rows(n: int, limit: int | None, seed: int) -> np.ndarray:
     """Sorted indices of a seeded sample of ``limit`` out of ``n`` rows (all rows when ``limit`` is None)."""
     if not limit or limit >= n:
         return np.arange(n)
@@ -66,7 +66,7 @@ def _load_simple(task: TaskSpec, root: Path) -> TaskData:
     out: dict[str, SplitData] = {}
     for split, cols in raw.items():
         limit = limit_for(task, split, "rows")
-        idx = _sample(len(cols[0]), limit, task.seed)
+        idx = sample_rows(len(cols[0]), limit, task.seed)
         labels: RawLabels = cols[-1].take(idx)
         y = labels.as_float() if task.kind == "sts" else labels.as_class(mapping)
         if task.kind in ("sts", "pair"):
@@ -88,7 +88,7 @@ def _subsample_queries(
     data: RetrievalData | RerankingData, task: TaskSpec, role: str
 ) -> RetrievalData | RerankingData:
     """Keep the split's query cap and a corpus of their relevant docs plus seeded others up to ``max_corpus``."""
-    idx = _sample(len(data), limit_for(task, role, "queries"), task.seed)
+    idx = sample_rows(len(data), limit_for(task, role, "queries"), task.seed)
     if isinstance(data, RetrievalData):
         relevant = [data.relevant[i] for i in idx]
         needed = list(dict.fromkeys(d for docs in relevant for d in docs))

@@ -37,7 +37,7 @@ def rerank(split: RerankingSplit, sim: Callable[[Tensor, Tensor], Tensor]) -> li
     return orders
 
 
-def _ranked_gains(split: RerankingSplit, orders: list[list[int]], mode: Mode) -> list[list[float]]:
+def ranked_gains(split: RerankingSplit, orders: list[list[int]], mode: Mode) -> list[list[float]]:
     """Gains in predicted order.
 
     Official quirk (v1.3.3 ``src/jmteb/evaluators/reranking/evaluator.py``, ``ndcg_at_k``: ``relevance_scores[
@@ -56,7 +56,7 @@ def _ranked_gains(split: RerankingSplit, orders: list[list[int]], mode: Mode) ->
 
 def _evaluate(split: RerankingSplit, sim: Callable[[Tensor, Tensor], Tensor], ks: Sequence[int], mode: Mode):
     orders = rerank(split, sim)
-    gains = _ranked_gains(split, orders, mode)
+    gains = ranked_gains(split, orders, mode)
     all_gains = [list(r) for r in split.relevance]
     return {
         f"ndcg@{k}": metrics.ndcg_at_k_graded(gains, all_gains, k, skip_zero_idcg=mode == "corrected")
@@ -76,7 +76,7 @@ def score_reranking(
     (100 / (cdist + 1e-4)), unnormalised. nDCG@k uses the graded ``relevance_scores`` as linear gains and an ideal
     DCG over the k largest gains (capped at k). ``k_values`` are JMTEB's ``ndcg_at_k`` (main metric the first).
 
-    Official quirks: duplicate candidate ids take the first occurrence's relevance (see :func:`_ranked_gains`); a
+    Official quirks: duplicate candidate ids take the first occurrence's relevance (see :func:`ranked_gains`); a
     query whose relevance scores are all 0 makes nDCG 0/0 = NaN and the whole mean NaN
     (``total_ndcg_scores += dcg / idcg``). Corrected: per-position relevance, such queries left out of the mean.
 

@@ -40,9 +40,12 @@ def test_every_scale_composes_and_names_its_run_dir(scale):
 
 
 def test_command_line_overrides_reach_nested_stage_settings():
+    default = _cfg()["stage2"]["set"]
     cfg = _cfg("stage2.set.trainer.max_steps=400", "stages=[stage2,eval]")
-    assert cfg["stage2"]["set"]["trainer"]["max_steps"] == 400
-    assert cfg["stage2"]["set"]["trainer"]["save_every"] == 10  # the rest of the scale's settings kept
+    assert cfg["stage2"]["set"]["trainer"]["max_steps"] == 400 != default["trainer"]["max_steps"]
+    # the rest of the scale's settings kept
+    assert cfg["stage2"]["set"]["trainer"]["save_every"] == default["trainer"]["save_every"]
+    assert cfg["stage2"]["set"]["data"] == default["data"]
     assert cfg["stages"] == ["stage2", "eval"]
 
 

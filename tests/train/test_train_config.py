@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from train.app import strip_launcher_args
 from train.builders import (
     build_engine_spec,
     build_infonce,
@@ -16,7 +17,7 @@ from train.builders import (
     build_step_config,
     dataset_specs,
 )
-from train.cli import CONF_DIR, _strip_launcher_args, compose_config
+from train.cli import CONF_DIR, compose_config
 from train.engine import deepspeed_config
 from train.losses import PRESETS
 from train.optim import lr_factor
@@ -70,7 +71,7 @@ def test_overrides_and_recipes() -> None:
 
 
 def test_launcher_arguments_are_dropped() -> None:
-    assert _strip_launcher_args(["prog", "--local_rank=1", "a=b", "--local_rank", "2", "c=d"]) == [
+    assert strip_launcher_args(["prog", "--local_rank=1", "a=b", "--local_rank", "2", "c=d"]) == [
         "prog",
         "a=b",
         "c=d",

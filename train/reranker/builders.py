@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from embed.rerank import Reranker
-from train.builders import build_loader, dataset_specs
+from train.builders import build_finetune_spec, build_loader, dataset_specs
 from train.data import PromptFormatter, TrainLoader
-from train.model_setup import FinetuneSpec, LoraSpec
 from train.reranker.losses import RerankLossSpec
 from train.reranker.model_setup import apply_reranker_finetune, load_reranker
 
@@ -18,19 +17,7 @@ def build_reranker(c: Mapping[str, Any]) -> Reranker:
     """The reranker of the ``model`` preset, set up for ``finetune``."""
     f = c["finetune"]
     reranker = load_reranker(c["model"], dtype=c.get("model_kwargs", {}).get("dtype") or "float32")
-    lora = f.get("lora") or {}
-    spec = FinetuneSpec(
-        method=f.get("method", "full"),
-        lora=LoraSpec(
-            r=lora.get("r", 16),
-            alpha=lora.get("alpha", 32),
-            dropout=lora.get("dropout", 0.0),
-            target_modules=tuple(lora["target_modules"]) if lora.get("target_modules") else None,
-        ),
-        freeze_input_embeddings=bool(f.get("freeze_input_embeddings", False)),
-        gradient_checkpointing=bool(f.get("gradient_checkpointing", False)),
-    )
-    return apply_reranker_finetune(reranker, spec, int(f.get("freeze_layers") or 0))
+    return apply_reranker_finetune(reranker, build_finetune_spec(c), int(f.get("freeze_layers") or 0))
 
 
 def build_rerank_formatter(c: Mapping[str, Any], reranker: Reranker) -> PromptFormatter:

@@ -12,13 +12,11 @@ The resolved config is saved as ``<output_dir>/config.yaml``.
 
 from __future__ import annotations
 
-import logging
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
-from train.cli import _strip_launcher_args
+from train.app import run_recipe, strip_launcher_args
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "rerank"
 
@@ -34,29 +32,14 @@ def compose_config(overrides: list[str] | None = None) -> dict[str, Any]:
 
 
 def _run(cfg) -> None:
-    from omegaconf import OmegaConf
-
     from train.reranker.recipe import train_reranker
-    from train.runtime import init_distributed
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    warnings.filterwarnings(
-        "ignore", message=r".*torch\.distributed\.\w+` is deprecated", category=FutureWarning
-    )
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    rank, _ = init_distributed()
-    if rank == 0:
-        out = Path(plain["output_dir"])
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(plain)), encoding="utf-8")
-    final = train_reranker(plain)
-    if rank == 0:
-        print(f"final reranker: {final}")
+    run_recipe(cfg, train_reranker, "reranker")
 
 
 def main() -> None:
     """Entry point of ``python -m train.reranker``."""
     import hydra
 
-    sys.argv = _strip_launcher_args(sys.argv)
+    sys.argv = strip_launcher_args(sys.argv)
     hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")(_run)()

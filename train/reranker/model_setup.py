@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from embed.rerank import Reranker
-from train.model_setup import FinetuneSpec
+from train.model_setup import FinetuneSpec, prepare_backbone
 
 _BLOCK = re.compile(r"(?:^|\.)(?:layers|layer|h|blocks)\.(\d+)\.")
 
@@ -51,25 +51,7 @@ def freeze_bottom_layers(reranker: Reranker, count: int) -> int:
 
 def apply_reranker_finetune(reranker: Reranker, spec: FinetuneSpec, freeze_layers: int = 0) -> Reranker:
     """Set up ``reranker`` for training in place (see the module docstring)."""
-    if spec.method not in ("full", "lora"):
-        raise ValueError(f"finetune method must be 'full' or 'lora', got {spec.method!r}")
-    hf = reranker.model
-    if spec.gradient_checkpointing:
-        hf.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if spec.freeze_input_embeddings:
-        hf.get_input_embeddings().weight.requires_grad_(False)
     freeze_bottom_layers(reranker, freeze_layers)
-    if spec.method == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        task = TaskType.CAUSAL_LM if reranker.kind == "causal_lm" else TaskType.SEQ_CLS
-        config = LoraConfig(
-            task_type=task,
-            r=spec.lora.r,
-            lora_alpha=spec.lora.alpha,
-            lora_dropout=spec.lora.dropout,
-            target_modules=list(spec.lora.target_modules) if spec.lora.target_modules else "all-linear",
-        )
-        reranker.model = get_peft_model(hf, config)
-    reranker.train()
-    return reranker
+    task = "CAUSAL_LM" if reranker.kind == "causal_lm" else "SEQ_CLS"
+    reranker.model = prepare_backbone(reranker.model, spec, task)
+    return reranker.train()

@@ -1,30 +1,27 @@
-"""The reranker training recipe, top to bottom: build, resume, loop (step, log, checkpoint), export — the
-embedding trainer's recipe (train/recipe.py) with a reranker, its loss and its export.
+"""The reranker training recipe: build the reranker, its data stream, loss and DeepSpeed engine, then the
+embedding trainer's loop (train/loop.py: resume, step/log/checkpoint, export) with the reranker's step and export.
 
 Run it with ``python -m train.reranker`` (Hydra, conf/rerank/train.yaml) under ``deepspeed``/``torchrun`` or
-plainly. ``TSUMUGI_TRAIN_KILL_AT_STEP=N`` SIGKILLs the process right after step N (tests of exact resume).
+plainly.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from train.builders import build_engine_spec, build_optim_spec, build_wandb_spec
-from train.checkpoint import load_checkpoint, save_checkpoint
+from train.builders import build_engine_spec, build_optim_spec
 from train.engine import deepspeed_config, initialize_engine
+from train.loop import StepReport, run_loop
 from train.model_setup import trainable_parameters
-from train.monitor import Monitor
 from train.optim import build_scheduler
-from train.recipe import _kill_if_asked, _resume_from
 from train.reranker.builders import build_loss_spec, build_rerank_loader, build_reranker
 from train.reranker.export import export_reranker
 from train.reranker.optim import build_rerank_optimizer
 from train.reranker.step import rerank_step
-from train.runtime import barrier, init_distributed, mean_over_ranks, seed_everything, sum_over_ranks
+from train.runtime import init_distributed, mean_over_ranks, seed_everything, sum_over_ranks
 
 log = logging.getLogger(__name__)
 
@@ -64,58 +61,18 @@ def train_reranker(c: Mapping[str, Any]) -> Path:
             world,
         )
 
-    # --- resume (model, optimizer, scheduler, RNG, data position) or start
-    start = 0
-    checkpoint = _resume_from(c, output_dir)
-    if checkpoint is not None:
-        state = load_checkpoint(engine, checkpoint)
-        loader.load_state_dict(state["data"])
-        start = int(state["step"])
-        if rank == 0:
-            log.info("resumed from %s at step %d", checkpoint, start)
-    else:
-        seed_everything(int(c["seed"]) + rank)
-    monitor = Monitor(
-        output_dir, c["run_name"], max_steps, start, dict(c), build_wandb_spec(c), enabled=rank == 0
-    )
-
-    # --- loop
-    save_every, keep_last = int(t.get("save_every") or 0), t.get("keep_last")
-    export_dtype = t.get("export_dtype")
-    for step in range(start + 1, max_steps + 1):
-        began = time.perf_counter()
+    def step() -> StepReport:
         batches = [next(loader) for _ in range(accumulation)]
-        lr = engine.get_lr()[0]
         stats = rerank_step(engine, reranker, batches, spec)
-        seconds = time.perf_counter() - began
         groups = sum_over_ranks(sum(s.groups for s in stats))
         metrics = {
             "loss": mean_over_ranks(sum(s.loss for s in stats) / len(stats)),
-            "lr": lr,
-            "tokens_per_s": sum_over_ranks(sum(s.tokens for s in stats)) / seconds,
-            "pairs_per_s": sum_over_ranks(sum(s.pairs for s in stats)) / seconds,
             "group_accuracy": sum_over_ranks(sum(s.correct for s in stats)) / max(1, groups),
-            "epoch": loader.epoch,
-            "step_seconds": seconds,
         }
-        if (grad_norm := engine.get_global_grad_norm()) is not None:
-            metrics["grad_norm"] = float(grad_norm)
-        monitor.log(step, metrics)
-        if save_every and step % save_every == 0:
-            save_checkpoint(
-                engine,
-                reranker,
-                output_dir,
-                step,
-                {"data": loader.state_dict()},
-                keep_last,
-                export_dtype,
-                export=export_reranker,
-            )
-        _kill_if_asked(step)
+        counts = {
+            "tokens": sum_over_ranks(sum(s.tokens for s in stats)),
+            "pairs": sum_over_ranks(sum(s.pairs for s in stats)),
+        }
+        return StepReport(metrics, counts)
 
-    # --- export
-    final = export_reranker(engine, reranker, output_dir / "final", export_dtype)
-    barrier()
-    monitor.close()
-    return final
+    return run_loop(c, engine, reranker, loader, step, export_reranker, rank)

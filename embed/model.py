@@ -138,6 +138,18 @@ def _forward_params(module: nn.Module) -> set[str] | None:
     return set(params) or None
 
 
+def _drop_absent_pooler(model: torch.nn.Module, missing: Sequence[str]) -> None:
+    """A BERT-style pooler the checkpoint does not have (e.g. multilingual-e5) would be randomly initialised, never
+    used by the pooling modes here, and then saved with every fine-tuned copy, so that the copy no longer merges
+    with its base: remove it."""
+    if (
+        missing
+        and all(k.startswith("pooler.") for k in missing)
+        and getattr(model, "pooler", None) is not None
+    ):
+        model.pooler = None
+
+
 class EmbeddingModel(nn.Module):
     """A text-embedding model: HF backbone + pooling (+ Dense) (+ L2 normalisation), with its tokenizer and prompts."""
 
@@ -224,9 +236,14 @@ class EmbeddingModel(nn.Module):
         check_weights(folder / sub)
         dev = resolve_device(device)
         dt = resolve_dtype(dtype, dev)
-        model = AutoModel.from_pretrained(
-            str(folder / sub), dtype=dt, use_safetensors=True, trust_remote_code=trust_remote_code
+        model, info = AutoModel.from_pretrained(
+            str(folder / sub),
+            dtype=dt,
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+            output_loading_info=True,
         )
+        _drop_absent_pooler(model, info["missing_keys"])
         tokenizer = AutoTokenizer.from_pretrained(str(folder / sub), trust_remote_code=trust_remote_code)
         dense = []
         for path in layout.dense_paths if layout else []:

@@ -155,17 +155,28 @@ def _last_step(metrics: Path) -> int | None:
     return int(json.loads(lines[-1])["step"]) if lines else None
 
 
-def merge_stage(cfg: Mapping[str, Any], out: Path, ckpts: Sequence[str]) -> Path | None:
-    """Merge the stage-2 checkpoints over the configured grid, rank the merges; returns the best merged model."""
+def merge_inputs(cfg: Mapping[str, Any], ckpts: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The merge search's inputs and labels: the last ``merge.last_n`` stage-2 checkpoints, then the base model
+    (label ``base``) when ``merge.with_base`` (a WiSE-FT-style interpolation toward the pre-trained weights)."""
     m = cfg["merge"]
     picked = list(ckpts)[-int(m["last_n"]) :] if m.get("last_n") else list(ckpts)
     if len(picked) < 2:
         raise RuntimeError(f"the merge stage needs two or more stage-2 checkpoints, found {picked}")
+    labels = [_label(p) for p in picked]
+    if m.get("with_base"):
+        picked, labels = [*picked, str(cfg["model"])], [*labels, "base"]
+    return picked, labels
+
+
+def merge_stage(cfg: Mapping[str, Any], out: Path, ckpts: Sequence[str]) -> Path | None:
+    """Merge the stage-2 checkpoints over the configured grid, rank the merges; returns the best merged model."""
+    m = cfg["merge"]
+    picked, labels = merge_inputs(cfg, ckpts)
     args = [
         "-m",
         "merge.search",
         f"checkpoints={hydra_value(picked)}",
-        f"labels={hydra_value([_label(p) for p in picked])}",
+        f"labels={hydra_value(labels)}",
         f"out_dir={hydra_value(str(out))}",
         f"grid={hydra_value(m['grid'])}",
         f"include_inputs={hydra_value(bool(m.get('include_inputs', False)))}",

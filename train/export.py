@@ -42,6 +42,8 @@ def merged_backbone(backbone: torch.nn.Module, state: dict[str, torch.Tensor], w
     with no_init_weights():
         hf = type(base)(copy.deepcopy(base.config))
     hf.tie_weights()  # a fresh causal LM is built untied (transformers 5 ties in from_pretrained)
+    if getattr(base, "pooler", False) is None:  # removed at load (embed.model: absent from the checkpoint)
+        hf.pooler = None
     if lora:
         from peft import get_peft_model
 

@@ -55,3 +55,18 @@ def test_unknown_stage_is_a_clear_error(tmp_path):
     cfg = _cfg(f"run_dir={tmp_path}", "stages=[synth,bogus]")
     with pytest.raises(SystemExit, match="bogus"):
         run(cfg)
+
+
+def test_merge_inputs_take_the_last_checkpoints_and_optionally_the_base():
+    from pipeline.stages import merge_inputs
+
+    ckpts = [f"runs/p/stage2/checkpoints/step-0000000{i}" for i in (2, 4, 6)] + ["runs/p/stage2/final"]
+    cfg = {"model": "me5-small", "merge": {"last_n": 2}}
+    assert merge_inputs(cfg, ckpts) == (ckpts[-2:], ["stage2/step-00000006", "stage2/final"])
+    cfg["merge"]["with_base"] = True
+    assert merge_inputs(cfg, ckpts) == (
+        [*ckpts[-2:], "me5-small"],
+        ["stage2/step-00000006", "stage2/final", "base"],
+    )
+    with pytest.raises(RuntimeError, match="two or more stage-2 checkpoints"):
+        merge_inputs(cfg, ckpts[:1])

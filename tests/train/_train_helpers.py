@@ -21,8 +21,9 @@ _DIST_ENV = (
 )
 
 
-def write_tiny_bert(folder: Path, dropout: float = 0.0, seed: int = 0) -> Path:
-    """A 2-layer random BertModel (hidden 32) with a byte-level tokenizer, as a plain HF folder."""
+def write_tiny_bert(folder: Path, dropout: float = 0.0, seed: int = 0, pooler: bool = True) -> Path:
+    """A 2-layer random BertModel (hidden 32) with a byte-level tokenizer, as a plain HF folder; ``pooler=False``
+    saves no pooler weights (like multilingual-e5)."""
     from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
@@ -55,7 +56,7 @@ def write_tiny_bert(folder: Path, dropout: float = 0.0, seed: int = 0) -> Path:
         hidden_dropout_prob=dropout,
         attention_probs_dropout_prob=dropout,
     )
-    BertModel(config).save_pretrained(folder)
+    BertModel(config, add_pooling_layer=pooler).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 

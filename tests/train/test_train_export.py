@@ -60,3 +60,23 @@ def test_export_loads_everywhere_with_the_same_vectors(
         torch.testing.assert_close(
             state["model.embeddings.word_embeddings.weight"], base.model.embeddings.word_embeddings.weight
         )
+
+
+@pytest.mark.parametrize("zero_stage", [0, 3], ids=["module-save", "gathered-copy"])
+def test_a_checkpoint_without_pooler_exports_the_same_tensor_names(gloo_world_of_one, tmp_path, zero_stage):
+    """multilingual-e5 ships no BERT pooler: a fine-tuned copy must not gain a random one (it would no longer
+    merge with its base, and would carry dead weights)."""
+    from _train_helpers import write_tiny_bert
+    from safetensors import safe_open
+
+    source = write_tiny_bert(tmp_path / "no_pooler", pooler=False)
+    engine, model = _trained_engine(source, zero_stage, FinetuneSpec())
+    assert model.model.pooler is None
+    path = export_model(engine, model, tmp_path / "export")
+
+    def names(folder):
+        with safe_open(str(folder / "model.safetensors"), "pt") as f:
+            return set(f.keys())
+
+    assert names(path) == names(source)
+    assert not any(k.startswith("pooler.") for k in names(path))

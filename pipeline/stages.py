@@ -7,6 +7,7 @@ Every stage is another tsumugi app (``python -m synth``, ``python -m train``, ``
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -75,10 +76,14 @@ def run_command(args: Sequence[str], log: Path) -> None:
     with log.open("w", encoding="utf-8") as f:
         f.write(" ".join(cmd) + "\n")
         f.flush()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the child's progress reaches the log as it happens
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             f.write(line)
+            f.flush()
             sys.stderr.write(line)
         code = proc.wait()
     if code != 0:

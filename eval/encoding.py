@@ -63,8 +63,13 @@ class TextEncoder:
     show_progress: bool = False
     fingerprint: str = ""
     texts_encoded: int = 0
+    texts_reused: int = 0
     encode_seconds: float = 0.0
     _calls: list[str] = field(default_factory=list, repr=False)
+    _seen: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict, repr=False)
+    """Per (dataset/cache group, prefix): every text embedded in this process -> its row, so a task that reads
+    texts another task of its group already encoded (JSQuAD reranking's candidates are retrieval's corpus)
+    encodes only the new ones."""
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -85,26 +90,34 @@ class TextEncoder:
         ``row_labels`` name each text in a NaN error (default ``row <i>``, 0-based in the given order).
         """
         key = CacheKey(self.fingerprint, dataset, split, side, prefix, self.max_length)
+        seen = self._seen.setdefault((dataset, prefix), {})
         cached = self.cache.get(key, texts)
         if cached is not None:
+            seen.update(zip(texts, cached, strict=True))
             return cached
         unique = list(dict.fromkeys(texts))
-        t0 = time.perf_counter()
-        if self.show_progress:
-            print(f"    encoding {len(unique)} texts ({dataset}/{split}/{side})", file=sys.stderr, flush=True)
-        kwargs: dict[str, Any] = {"prompt": prefix, "batch_size": self.batch_size}
-        if self.max_length is not None:
-            kwargs["max_length"] = self.max_length
-        out = np.asarray(self.model.encode(unique, **kwargs), dtype=np.float32)
-        self.encode_seconds += time.perf_counter() - t0
-        self.texts_encoded += len(unique)
-        self._calls.append(f"{dataset}/{split}/{side}")
-        if out.ndim != 2 or out.shape[0] != len(unique):
-            raise EmbeddingError(
-                f"model returned shape {out.shape} for {len(unique)} texts ({dataset}/{split}/{side})"
-            )
-        row = {t: i for i, t in enumerate(unique)}
-        emb = out[[row[t] for t in texts]] if len(unique) != len(texts) else out
+        new = [t for t in unique if t not in seen]
+        self.texts_reused += len(unique) - len(new)
+        if new or not texts:
+            out = self._encode(new, prefix=prefix, where=f"{dataset}/{split}/{side}")
+            seen.update(zip(new, out, strict=True))
+        emb = np.stack([seen[t] for t in texts]) if texts else out
         check_finite(emb, texts, dataset=dataset, split=split, side=side, row_labels=row_labels)
         self.cache.put(key, texts, emb)
         return emb
+
+    def _encode(self, texts: list[str], *, prefix: str, where: str) -> np.ndarray:
+        """The model's float32 embeddings of distinct ``texts`` (shape checked), timed and counted."""
+        t0 = time.perf_counter()
+        if self.show_progress:
+            print(f"    encoding {len(texts)} texts ({where})", file=sys.stderr, flush=True)
+        kwargs: dict[str, Any] = {"prompt": prefix, "batch_size": self.batch_size}
+        if self.max_length is not None:
+            kwargs["max_length"] = self.max_length
+        out = np.asarray(self.model.encode(texts, **kwargs), dtype=np.float32)
+        self.encode_seconds += time.perf_counter() - t0
+        self.texts_encoded += len(texts)
+        self._calls.append(where)
+        if out.ndim != 2 or out.shape[0] != len(texts):
+            raise EmbeddingError(f"model returned shape {out.shape} for {len(texts)} texts ({where})")
+        return out

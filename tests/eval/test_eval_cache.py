@@ -112,3 +112,51 @@ def test_rerun_encodes_nothing_and_dims_share_one_encode(tiny_root, tmp_path, ma
     third = make_encoder()  # more widths: still no encode
     evaluate(third, suite, cache_dir=tmp_path / "cache", dims=[4], print_table=False)
     assert third.calls == []
+
+
+def test_texts_a_group_already_encoded_are_reused(make_encoder):
+    """Within one cache group and prefix, a new text list encodes only texts not seen before, and the rows
+    equal a fresh encode; another group or prefix shares nothing."""
+    model = make_encoder()
+    enc = TextEncoder(model, EmbeddingCache(None))
+    enc.embed(["a", "b", "c"], dataset="g", split="test", side="doc", prefix="p: ")
+    got = enc.embed(["c", "d", "a", "d"], dataset="g", split="corpus", side="doc", prefix="p: ")
+    assert model.calls == [3, 1] and enc.texts_reused == 2
+    fresh = make_encoder().encode(["c", "d", "a", "d"], prompt="p: ")
+    np.testing.assert_array_equal(got, fresh)
+    enc.embed(["a", "b"], dataset="other", split="test", side="doc", prefix="p: ")
+    enc.embed(["a", "b"], dataset="g", split="test", side="doc", prefix="q: ")
+    assert model.calls == [3, 1, 2, 2]
+
+
+def test_reranking_reuses_retrieval_embeddings_without_changing_scores(tiny_root, make_encoder):
+    """JSQuAD reranking after retrieval (one cache group) encodes no passage twice and scores as it does alone."""
+    both_model = make_encoder()
+    both = evaluate(
+        both_model,
+        "local",
+        data_root=tiny_root,
+        tasks=["jsquad_retrieval", "jsquad_reranking"],
+        cache_dir=None,
+        print_table=False,
+    )
+    alone_model = make_encoder()
+    alone = evaluate(
+        alone_model,
+        "local",
+        data_root=tiny_root,
+        tasks=["jsquad_reranking"],
+        cache_dir=None,
+        print_table=False,
+    )
+    retrieval_only = make_encoder()
+    evaluate(
+        retrieval_only,
+        "local",
+        data_root=tiny_root,
+        tasks=["jsquad_retrieval"],
+        cache_dir=None,
+        print_table=False,
+    )
+    assert sum(both_model.calls) < sum(alone_model.calls) + sum(retrieval_only.calls)
+    assert both.summary()["Reranking"] == alone.summary()["Reranking"]

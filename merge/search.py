@@ -7,7 +7,8 @@ leaderboard and keep the best merged model.
 Output folder: ``leaderboard.{md,csv,png}`` and ``leaderboard_datasets.csv`` (eval.leaderboard), ``ranking.json``
 (rank, name, Avg., recipe, run folder, kept model), ``runs/<candidate>/`` (eval run folders), ``best/`` (the best
 merged model; with ``keep: all`` every merge stays under ``candidates/``). A candidate whose run folder already
-has a ``summary.json`` is read, not recomputed, so an interrupted search resumes. Merges are built one at a time
+has a ``summary.json`` scored with the same recipe and eval settings (``search_stamp.json``) is read, not
+recomputed, so an interrupted search resumes; changed settings re-score. Merges are built one at a time
 and, with ``keep: best``, only the best so far stays on disk. The embedding cache is eval's (shared).
 """
 
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from embed.atomic import atomic_file
 from merge.engine import run as run_merge
 from merge.engine import validate
 from merge.errors import MergeError
@@ -49,13 +51,33 @@ def eval_scorer(**eval_kwargs: Any) -> Scorer:
         res = evaluate(model_dir, out_dir=run_dir, name=name, print_table=False, **eval_kwargs)
         return Entry(name, res.summary(), str(run_dir), res.mode, res.labels)
 
+    # part of the resume stamp (where embeddings are cached does not change a score)
+    score.settings = {k: v for k, v in eval_kwargs.items() if k != "cache_dir"}  # type: ignore[attr-defined]
     return score
 
 
-def _read_previous(run_dir: Path, name: str):
+STAMP = "search_stamp.json"
+
+
+def _stamp(cand: Candidate, scorer: Scorer) -> str:
+    """What a candidate's score depends on: its recipe (or input model) and the scorer's settings."""
+    what = {
+        "recipe": cand.recipe,
+        "model": None if cand.recipe is not None else str(cand.model),
+        "scoring": getattr(scorer, "settings", None),
+    }
+    return json.dumps(what, sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _read_previous(run_dir: Path, name: str, stamp: str):
+    """The finished run of this candidate, or ``None`` when there is none or it was scored differently."""
     from eval.leaderboard import read_run
 
     if not (run_dir / "summary.json").is_file() or not (run_dir / "meta.json").is_file():
+        return None
+    stamp_file = run_dir / STAMP
+    if not stamp_file.is_file() or stamp_file.read_text(encoding="utf-8") != stamp:
+        log.info("%s: recipe or eval settings changed since %s was scored; scoring again", name, run_dir)
         return None
     entry = read_run(run_dir)
     entry.name = name
@@ -122,7 +144,8 @@ def run_search(
     for i, cand in enumerate(candidates, 1):
         run_dir = out / "runs" / slug(cand.name)
         model_dir = out / "candidates" / slug(cand.name)
-        entry = _read_previous(run_dir, cand.name)
+        stamp = _stamp(cand, scorer)
+        entry = _read_previous(run_dir, cand.name, stamp)
         if entry is None:
             log.info("[%d/%d] %s", i, len(candidates), cand.name)
             if cand.recipe is None:
@@ -130,6 +153,8 @@ def run_search(
             else:
                 run_merge({**cand.recipe, "out": str(model_dir), "overwrite": True, "name": cand.name})
                 entry = scorer(str(model_dir), cand.name, run_dir)
+            with atomic_file(run_dir / STAMP, "w") as f:
+                f.write(stamp)
         else:
             log.info("[%d/%d] %s: read from %s", i, len(candidates), cand.name, run_dir)
         row = Ranked(cand, entry, run_dir)

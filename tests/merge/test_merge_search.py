@@ -86,6 +86,16 @@ def test_search_ranks_keeps_best_and_resumes(tmp_path):
     calls.clear()
     rows2 = run_search([str(a), str(b)], grid, out, scorer=_distance_scorer(target, calls))
     assert calls == [] and rows2[0].candidate.name == rows[0].candidate.name and (out / "best").is_dir()
+    # changed eval settings: every candidate is scored again (a stale score never ranks a new search)
+    rescored = _distance_scorer(target, calls)
+    rescored.settings = {"subsample": {"jsts": {"max_test_rows": 10}}}
+    run_search([str(a), str(b)], grid, out, scorer=rescored)
+    assert len(calls) == 7
+    calls.clear()
+    again = _distance_scorer(target, calls)
+    again.settings = {"subsample": {"jsts": {"max_test_rows": 10}}}
+    run_search([str(a), str(b)], grid, out, scorer=again)
+    assert calls == []
 
 
 def test_search_rejects_a_bad_grid_before_merging(tmp_path, tiny_pair):

@@ -74,4 +74,5 @@ def leaderboard_main(cfg: DictConfig) -> None:
         common_only=bool(c.get("common_only")),
         title=c.get("title"),
         names=c.get("names"),
+        baseline=c.get("baseline"),
     )

@@ -2,13 +2,16 @@
 
 ``python -m eval.leaderboard models=[me5-small,'runs/ckpt/*'] suite=quick`` (Hydra, ``conf/eval/leaderboard.yaml``).
 Rows are sorted by JMTEB's ``Avg.`` (mean over datasets); the best value of each column is bold in the markdown.
-Runs in different modes (official / corrected) are never mixed in one table.
+Runs in different modes (official / corrected) are never mixed in one table. With ``baseline=<row name>`` the
+markdown adds a table of differences from that row (points) and the chart a second panel of them, where the small
+moves fine-tuning makes are visible.
 """
 
 from __future__ import annotations
 
 import csv
 import glob
+import io
 import json
 import math
 import re
@@ -93,13 +96,19 @@ def collect(
     *,
     evaluate_fn: Callable[[str, Path], Entry] | None = None,
     runs_dir: str | Path | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> list[Entry]:
-    """Entries for ``items``: run folders are read; anything else is scored by ``evaluate_fn(item, run_dir)``."""
+    """Entries for ``items``: run folders are read; anything else is scored by ``evaluate_fn(item, run_dir)``.
+
+    ``names``: display names by item, for run folders read as they are too."""
     entries = []
     for item in expand(items):
         path = Path(item)
         if _is_run(path):
-            entries.append(read_run(path))
+            entry = read_run(path)
+            if names and item in names:
+                entry.name = names[item]
+            entries.append(entry)
             continue
         if evaluate_fn is None:
             raise ValueError(f"{item!r} is not a run folder and no evaluation was requested")
@@ -121,12 +130,20 @@ class Leaderboard:
     mode: str = "official"
     common_only: bool = False
     title: str = "JMTEB v1 leaderboard"
+    baseline: str | None = None
 
     @classmethod
     def build(
-        cls, entries: Sequence[Entry], *, common_only: bool = False, title: str | None = None
+        cls,
+        entries: Sequence[Entry],
+        *,
+        common_only: bool = False,
+        title: str | None = None,
+        baseline: str | None = None,
     ) -> Leaderboard:
-        """Check modes agree, optionally restrict to the common datasets, sort by ``Avg.``."""
+        """Check modes agree, optionally restrict to the common datasets, sort by ``Avg.``.
+
+        ``baseline``: the name of the row the others are compared with (an error if no row has it)."""
         modes = {e.mode for e in entries}
         if len(modes) > 1:
             raise ValueError(
@@ -139,8 +156,48 @@ class Leaderboard:
             rows = [
                 Entry(e.name, restrict_summary(e.summary, common), e.source, e.mode, e.labels) for e in rows
             ]
+        if baseline is not None and baseline not in {e.name for e in rows}:
+            raise ValueError(
+                f"baseline {baseline!r} is not a row of the leaderboard; rows: {', '.join(e.name for e in rows)}"
+            )
         rows.sort(key=lambda e: (-e.average if e.average == e.average else math.inf, e.name))
-        return cls(rows, modes.pop() if modes else "official", common_only, title or "JMTEB v1 leaderboard")
+        mode = modes.pop() if modes else "official"
+        return cls(rows, mode, common_only, title or "JMTEB v1 leaderboard", baseline)
+
+    def scores(self, entry: Entry) -> dict[str, float]:
+        """``Avg.`` and each category's mean for one row (x100; NaN where the row lacks the category)."""
+        means = category_means(entry.summary)
+        return {"Avg.": 100 * entry.average} | {c: 100 * means.get(c, math.nan) for c in self.categories}
+
+    def deltas(self) -> dict[str, dict[str, float]]:
+        """Each non-baseline row's ``Avg.`` and category scores minus the baseline's, in points ({} without one)."""
+        if self.baseline is None:
+            return {}
+        ref = self.scores(next(e for e in self.entries if e.name == self.baseline))
+        return {
+            e.name: {k: v - ref[k] for k, v in self.scores(e).items()}
+            for e in self.entries
+            if e.name != self.baseline
+        }
+
+    def delta_markdown(self) -> str:
+        """The differences from the baseline as a markdown table (signed points), or "" without a baseline."""
+        deltas = self.deltas()
+        if not deltas:
+            return ""
+        groups = ["Avg.", *self.categories]
+        lines = [
+            f"## Difference from {self.baseline}",
+            "",
+            "Points (x100) above (+) or below (-) the baseline row.",
+            "",
+            "| Model | " + " | ".join(groups) + " |",
+            "|:--|" + "--:|" * len(groups),
+        ]
+        for name, d in deltas.items():
+            cells = ["" if d[g] != d[g] else f"{d[g]:+.2f}" for g in groups]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        return "\n".join(lines) + "\n"
 
     @property
     def categories(self) -> list[str]:
@@ -170,11 +227,12 @@ class Leaderboard:
             )
         head += ["", "| Model | datasets | source |", "|:--|--:|:--|"]
         head += [f"| {e.name} | {len(dataset_scores(e.summary))} | {e.source} |" for e in self.entries]
-        return (
-            "\n".join(head)
-            + "\n\n"
-            + markdown_tables([(e.name, e.summary) for e in self.entries], labels=labels, bold_best=True)
-        )
+        tables = markdown_tables([(e.name, e.summary) for e in self.entries], labels=labels, bold_best=True)
+        delta = self.delta_markdown()
+        if delta:  # right after the summary table, before the per-category tables
+            first, sep, rest = tables.partition("\n## ")
+            tables = first.rstrip("\n") + "\n\n" + delta + ("\n## " + rest if sep else "")
+        return "\n".join(head) + "\n\n" + tables
 
     def rows(self) -> list[dict[str, Any]]:
         """CSV rows: rank, model, Avg., one column per category (x100), number of datasets, source."""
@@ -205,7 +263,7 @@ class Leaderboard:
             "datasets_csv": out / "leaderboard_datasets.csv",
             "png": out / "leaderboard.png",
         }
-        paths["md"].write_text(self.markdown(), encoding="utf-8")
+        _atomic_text(paths["md"], self.markdown())
         _write_csv(paths["csv"], self.rows())
         _write_csv(paths["datasets_csv"], self.dataset_rows())
         plot(self, paths["png"])
@@ -216,16 +274,24 @@ def _x100(x: float | None) -> float | str:
     return "" if x is None or x != x else round(100 * x, 2)
 
 
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(rows)
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+    _atomic_text(path, buf.getvalue())
 
 
 def plot(board: Leaderboard, path: str | Path) -> Path:
-    """Grouped bar chart (Agg backend): ``Avg.`` and each category, one bar per model."""
+    """Grouped bar chart (Agg backend): ``Avg.`` and each category, one bar per model; with a baseline, a second
+    panel shows each other model's difference from it in points."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -233,23 +299,61 @@ def plot(board: Leaderboard, path: str | Path) -> Path:
     import numpy as np
 
     groups = ["Avg.", *board.categories]
+    deltas = board.deltas()
     n = max(len(board.entries), 1)
     width = 0.8 / n
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(groups) + 0.25 * n), 4.5))
+    size = (max(6.0, 1.4 * len(groups) + 0.25 * n), 7.5 if deltas else 4.5)
+    fig, axes = plt.subplots(2 if deltas else 1, 1, figsize=size, squeeze=False)
+    ax = axes[0][0]
     x = np.arange(len(groups))
+    colours = {e.name: f"C{i % 10}" for i, e in enumerate(board.entries)}
     for i, e in enumerate(board.entries):
-        means = category_means(e.summary)
-        vals = [100 * e.average] + [100 * means.get(c, float("nan")) for c in board.categories]
-        ax.bar(x + (i - (n - 1) / 2) * width, vals, width, label=e.name)
+        scores = board.scores(e)
+        ax.bar(
+            x + (i - (n - 1) / 2) * width,
+            [scores[g] for g in groups],
+            width,
+            label=e.name,
+            color=colours[e.name],
+        )
     ax.set_xticks(x, groups, rotation=20, ha="right")
     ax.set_ylabel("score x100")
     ax.set_title(board.title + ("" if board.mode == "official" else f" [{board.mode}]"))
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     ax.grid(axis="y", alpha=0.3)
+    if deltas:
+        dx = axes[1][0]
+        m = len(deltas)
+        w = 0.8 / m
+        for i, (name, d) in enumerate(deltas.items()):
+            vals = [d[g] for g in groups]
+            pos = x + (i - (m - 1) / 2) * w
+            dx.bar(pos, vals, w, label=name, color=colours[name])
+            for px, v in zip(pos, vals, strict=True):
+                if v == v:
+                    dx.annotate(
+                        f"{v:+.2f}",
+                        (px, v),
+                        ha="center",
+                        va="bottom" if v >= 0 else "top",
+                        fontsize=6,
+                        xytext=(0, 2 if v >= 0 else -2),
+                        textcoords="offset points",
+                    )
+        dx.axhline(0, color="black", lw=0.8)
+        dx.margins(y=0.15)
+        dx.set_xticks(x, groups, rotation=20, ha="right")
+        dx.set_ylabel(f"points vs {board.baseline}")
+        dx.set_title(f"difference from {board.baseline}", fontsize=10)
+        dx.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+        dx.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    return Path(path)
+    tmp.replace(path)
+    return path
 
 
 def make_leaderboard(
@@ -260,14 +364,18 @@ def make_leaderboard(
     common_only: bool = False,
     title: str | None = None,
     names: Sequence[str] | None = None,
+    baseline: str | None = None,
 ) -> Leaderboard:
     """Score (or read) every item, then write the leaderboard files into ``out_dir``; returns the board.
 
-    ``names``: display names, one per item (default: the item string)."""
+    ``names``: display names, one per item (default: the item string); ``baseline``: the row (display name or
+    item) the others are compared with."""
     out_dir = Path(out_dir)
     if names is not None and len(names) != len(items):
         raise ValueError(f"names has {len(names)} entries for {len(items)} models; give one name per model")
     display = dict(zip(items, names, strict=True)) if names is not None else {}
+    if baseline is not None and baseline in display:  # given as the item: use its display name
+        baseline = display[baseline]
 
     def _evaluate(item: str, run_dir: Path) -> Entry:
         from .runner import evaluate
@@ -279,7 +387,10 @@ def make_leaderboard(
         return Entry(res.model, res.summary(), str(run_dir), res.mode, res.labels)
 
     board = Leaderboard.build(
-        collect(items, evaluate_fn=_evaluate, runs_dir=out_dir / "runs"), common_only=common_only, title=title
+        collect(items, evaluate_fn=_evaluate, runs_dir=out_dir / "runs", names=display),
+        common_only=common_only,
+        title=title,
+        baseline=baseline,
     )
     paths = board.write(out_dir)
     print(board.markdown())

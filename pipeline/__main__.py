@@ -104,12 +104,23 @@ def _stage_seconds(out: Path) -> float | None:
     return json.loads(path.read_text(encoding="utf-8"))["seconds"] if path.is_file() else None
 
 
+def leaderboard_head(markdown: str) -> str:
+    """The leaderboard's summary and difference tables: everything before the first per-category table."""
+    keep = []
+    for section in markdown.split("\n## "):
+        title = section.split("\n", 1)[0]
+        if keep and title not in ("Summary",) and not title.startswith("Difference from"):
+            break
+        keep.append(section)
+    return "\n## ".join(keep).rstrip("\n") + "\n  (per-category tables: leaderboard.md)"
+
+
 def summarize(run_dir: Path, results: list[StageResult], plot: Path | None) -> None:
     """Print the leaderboard, each stage's time and where the artefacts are."""
     board = run_dir / "eval" / "leaderboard.md"
     print("\n=== tsumugi pipeline summary ===")
     if board.exists():
-        print(board.read_text(encoding="utf-8"))
+        print(leaderboard_head(board.read_text(encoding="utf-8")))
     total = 0.0
     for r in results:
         secs = r.seconds if not r.skipped else _stage_seconds(r.output)

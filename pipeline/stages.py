@@ -209,6 +209,7 @@ def eval_stage(cfg: Mapping[str, Any], out: Path, models: Mapping[str, str]) -> 
         "eval.leaderboard",
         f"models={hydra_value(list(models.values()))}",
         f"names={hydra_value(list(models))}",
+        *([f"baseline={hydra_value('base')}"] if "base" in models else []),
         f"out_dir={hydra_value(str(out))}",
         *overrides(e.get("set") or {}),
         *e.get("extra", []),

@@ -103,3 +103,29 @@ def test_dim_subfolder_is_a_row(tiny_root, tmp_path, make_encoder):
         print_table=False,
     )
     assert read_run(tmp_path / "r/dim_8").name == "HashEncoder @8"
+
+
+def test_baseline_differences_table_and_chart(tmp_path):
+    runs = [_fake_run(tmp_path / n, n, s) for n, s in (("a", A), ("b", B), ("c", C))]
+    # given as the item (a path) -> its display name "base"
+    board = make_leaderboard(
+        [str(p) for p in runs], tmp_path / "lb", names=["base", "b", "c"], baseline=str(runs[0])
+    )
+    assert board.baseline == "base"
+    d = board.deltas()
+    assert set(d) == {"b", "c"}  # the baseline has no row of its own
+    assert d["b"]["Avg."] == pytest.approx(10.0) and d["b"]["STS"] == pytest.approx(-10.0)
+    assert d["c"]["Classification"] == pytest.approx(-10.0) and d["c"]["Avg."] == pytest.approx(-7.5)
+    md = (tmp_path / "lb/leaderboard.md").read_text()
+    summary, delta, per_category = (
+        md.index("## Summary"),
+        md.index("## Difference from base"),
+        md.index("## STS"),
+    )
+    assert summary < delta < per_category  # differences right after the summary table
+    assert "| b | +10.00 | -10.00 | +30.00 |" in md and "| c | -7.50 | -5.00 | -10.00 |" in md
+    assert (tmp_path / "lb/leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((tmp_path / "lb").glob("*.tmp"))  # written through temp files, none left behind
+    with pytest.raises(ValueError, match="baseline 'nope' is not a row"):
+        Leaderboard.build(board.entries, baseline="nope")
+    assert "Difference from" not in Leaderboard.build(board.entries).markdown()

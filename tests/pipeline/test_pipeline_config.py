@@ -70,3 +70,13 @@ def test_merge_inputs_take_the_last_checkpoints_and_optionally_the_base():
     )
     with pytest.raises(RuntimeError, match="two or more stage-2 checkpoints"):
         merge_inputs(cfg, ckpts[:1])
+
+
+def test_summary_prints_the_summary_and_difference_tables_only():
+    from pipeline.__main__ import leaderboard_head
+
+    md = "# T\n\nintro\n\n## Summary\n\n| a |\n\n## Difference from base\n\n| d |\n\n## STS\n\n| s |\n"
+    head = leaderboard_head(md)
+    assert "| a |" in head and "| d |" in head and "| s |" not in head and "## STS" not in head
+    assert head.startswith("# T")
+    assert "| s |" not in leaderboard_head(md.replace("## Difference from base\n\n| d |\n\n", ""))

@@ -42,6 +42,10 @@ def test_pipeline_ci_scale_end_to_end_then_resumes(tmp_path):
     assert (run_dir / "eval" / "leaderboard.png").stat().st_size > 0
     assert (run_dir / "loss_curves.png").stat().st_size > 0
     assert "=== tsumugi pipeline summary ===" in first.stdout
+    summary = first.stdout.split("=== tsumugi pipeline summary ===", 1)[1]
+    assert "## Difference from base" in summary and "| stage2 | " in summary  # each model against the base
+    assert "## Retrieval" not in summary  # one screen: per-category tables stay in leaderboard.md
+    assert "## Difference from base" in (run_dir / "eval" / "leaderboard.md").read_text(encoding="utf-8")
 
     second = _run(run_dir)  # every stage is done: nothing re-runs, the summary is printed again
     assert second.returncode == 0, second.stderr[-3000:]

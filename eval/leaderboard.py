@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import io
 import json
 import math
 import re
@@ -19,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from embed.atomic import atomic_file
 
 from .summary import (
     Summary,
@@ -263,7 +264,8 @@ class Leaderboard:
             "datasets_csv": out / "leaderboard_datasets.csv",
             "png": out / "leaderboard.png",
         }
-        _atomic_text(paths["md"], self.markdown())
+        with atomic_file(paths["md"], "w") as f:
+            f.write(self.markdown())
         _write_csv(paths["csv"], self.rows())
         _write_csv(paths["datasets_csv"], self.dataset_rows())
         plot(self, paths["png"])
@@ -274,19 +276,37 @@ def _x100(x: float | None) -> float | str:
     return "" if x is None or x != x else round(100 * x, 2)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-
-
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     fields = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO(newline="")
-    w = csv.DictWriter(buf, fieldnames=fields)
-    w.writeheader()
-    w.writerows(rows)
-    _atomic_text(path, buf.getvalue())
+    with atomic_file(path, "w") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def _grouped_bars(
+    ax: Any, series: Mapping[str, list[float]], colours: Mapping[str, str], *, annotate: bool
+) -> None:
+    """One bar per series in each group (x = 0, 1, ...); ``annotate`` writes each value as signed points."""
+    m = max(len(series), 1)
+    width = 0.8 / m
+    for i, (name, vals) in enumerate(series.items()):
+        pos = [g + (i - (m - 1) / 2) * width for g in range(len(vals))]
+        ax.bar(pos, vals, width, label=name, color=colours[name])
+        for px, v in zip(pos, vals, strict=True):
+            if annotate and v == v:
+                up = v >= 0
+                ax.annotate(
+                    f"{v:+.2f}",
+                    (px, v),
+                    ha="center",
+                    va="bottom" if up else "top",
+                    fontsize=6,
+                    xytext=(0, 2 if up else -2),
+                    textcoords="offset points",
+                )
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    ax.grid(axis="y", alpha=0.3)
 
 
 def plot(board: Leaderboard, path: str | Path) -> Path:
@@ -296,64 +316,33 @@ def plot(board: Leaderboard, path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
 
     groups = ["Avg.", *board.categories]
     deltas = board.deltas()
-    n = max(len(board.entries), 1)
-    width = 0.8 / n
-    size = (max(6.0, 1.4 * len(groups) + 0.25 * n), 7.5 if deltas else 4.5)
+    size = (max(6.0, 1.4 * len(groups) + 0.25 * len(board.entries)), 7.5 if deltas else 4.5)
     fig, axes = plt.subplots(2 if deltas else 1, 1, figsize=size, squeeze=False)
-    ax = axes[0][0]
-    x = np.arange(len(groups))
     colours = {e.name: f"C{i % 10}" for i, e in enumerate(board.entries)}
-    for i, e in enumerate(board.entries):
-        scores = board.scores(e)
-        ax.bar(
-            x + (i - (n - 1) / 2) * width,
-            [scores[g] for g in groups],
-            width,
-            label=e.name,
-            color=colours[e.name],
-        )
-    ax.set_xticks(x, groups, rotation=20, ha="right")
+    ax = axes[0][0]
+    scores = {e.name: [board.scores(e)[g] for g in groups] for e in board.entries}
+    _grouped_bars(ax, scores, colours, annotate=False)
     ax.set_ylabel("score x100")
     ax.set_title(board.title + ("" if board.mode == "official" else f" [{board.mode}]"))
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    ax.grid(axis="y", alpha=0.3)
     if deltas:
-        dx = axes[1][0]
-        m = len(deltas)
-        w = 0.8 / m
-        for i, (name, d) in enumerate(deltas.items()):
-            vals = [d[g] for g in groups]
-            pos = x + (i - (m - 1) / 2) * w
-            dx.bar(pos, vals, w, label=name, color=colours[name])
-            for px, v in zip(pos, vals, strict=True):
-                if v == v:
-                    dx.annotate(
-                        f"{v:+.2f}",
-                        (px, v),
-                        ha="center",
-                        va="bottom" if v >= 0 else "top",
-                        fontsize=6,
-                        xytext=(0, 2 if v >= 0 else -2),
-                        textcoords="offset points",
-                    )
-        dx.axhline(0, color="black", lw=0.8)
-        dx.margins(y=0.15)
-        dx.set_xticks(x, groups, rotation=20, ha="right")
-        dx.set_ylabel(f"points vs {board.baseline}")
-        dx.set_title(f"difference from {board.baseline}", fontsize=10)
-        dx.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-        dx.grid(axis="y", alpha=0.3)
+        ax = axes[1][0]
+        _grouped_bars(
+            ax, {name: [d[g] for g in groups] for name, d in deltas.items()}, colours, annotate=True
+        )
+        ax.axhline(0, color="black", lw=0.8)
+        ax.margins(y=0.15)
+        ax.set_ylabel(f"points vs {board.baseline}")
+        ax.set_title(f"difference from {board.baseline}", fontsize=10)
+    for row in axes:
+        row[0].set_xticks(range(len(groups)), groups, rotation=20, ha="right")
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    fig.savefig(tmp, dpi=120, format="png")
+    with atomic_file(path, "wb") as f:
+        fig.savefig(f, dpi=120, format="png")
     plt.close(fig)
-    tmp.replace(path)
-    return path
+    return Path(path)
 
 
 def make_leaderboard(

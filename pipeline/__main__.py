@@ -109,7 +109,7 @@ def leaderboard_head(markdown: str) -> str:
     keep = []
     for section in markdown.split("\n## "):
         title = section.split("\n", 1)[0]
-        if keep and title not in ("Summary",) and not title.startswith("Difference from"):
+        if keep and title != "Summary" and not title.startswith("Difference from"):
             break
         keep.append(section)
     return "\n## ".join(keep).rstrip("\n") + "\n  (per-category tables: leaderboard.md)"

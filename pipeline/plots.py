@@ -6,6 +6,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+from embed.atomic import atomic_file
+
 
 def read_losses(metrics: Path) -> tuple[list[int], list[float]]:
     """(steps, losses) of a train/ ``metrics.jsonl``; empty lists when the file is missing."""
@@ -49,9 +51,7 @@ def plot_losses(runs: Mapping[str, Path], out: Path) -> Path | None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_file(out, "wb") as f:
+        fig.savefig(f, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(out)
     return out

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from embed.atomic import atomic_file
+
 MODEL_PRESETS = {
     "me5-small",
     "qwen3-tiny",
@@ -227,10 +229,12 @@ def timed(name: str, out: Path, force: bool, fn, *args) -> tuple[StageResult, An
     start = time.perf_counter()
     value = fn(*args)
     seconds = time.perf_counter() - start
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(_jsonable(value)), encoding="utf-8")
-    tmp.replace(marker)
-    (out / "stage_time.json").write_text(json.dumps({"seconds": seconds}), encoding="utf-8")
+    with atomic_file(
+        out / "stage_time.json", "w"
+    ) as f:  # before the marker: a done stage always has its time
+        json.dump({"seconds": seconds}, f)
+    with atomic_file(marker, "w") as f:
+        json.dump(_jsonable(value), f)
     return StageResult(name, out, seconds, False), _jsonable(value)
 
 

@@ -323,7 +323,7 @@ def plot(board: Leaderboard, path: str | Path) -> Path:
     fig, axes = plt.subplots(2 if deltas else 1, 1, figsize=size, squeeze=False)
     colours = {e.name: f"C{i % 10}" for i, e in enumerate(board.entries)}
     ax = axes[0][0]
-    scores = {e.name: [board.scores(e)[g] for g in groups] for e in board.entries}
+    scores = {e.name: list(board.scores(e).values()) for e in board.entries}  # in `groups` order
     _grouped_bars(ax, scores, colours, annotate=False)
     ax.set_ylabel("score x100")
     ax.set_title(board.title + ("" if board.mode == "official" else f" [{board.mode}]"))

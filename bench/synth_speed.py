@@ -134,7 +134,7 @@ def main() -> None:
     """Parse arguments, run both sides, print the table."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="qwen3-tiny-lm")
-    ap.add_argument("--dtype", default="bfloat16")
+    ap.add_argument("--dtype", default="auto", help="auto: embed.hardware decides (bf16 where native)")
     ap.add_argument("--prompt-set", default="default")
     ap.add_argument("--chat-template", default=None)
     ap.add_argument("--passages", type=int, default=64)

@@ -31,6 +31,7 @@ from embed.batching import (
 )
 from embed.dense import Dense
 from embed.formatting import apply_prompt, check_texts, resolve_prompt
+from embed.hardware import choose_dtype, detect
 from embed.pooling import check_pooling_mode, l2_normalize, pool
 from embed.resolve import ModelLoadError, check_weights, resolve_folder
 from embed.st_layout import read_st_layout, write_st_layout
@@ -72,13 +73,14 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """The given dtype (name or torch.dtype), else bf16 on GPU and fp32 on CPU."""
-    if dtype is None:
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    """The given dtype (name or torch.dtype); ``None``/``auto``: the hardware's choice for encoding
+    (:func:`embed.hardware.choose_dtype`: bf16 on bf16-capable GPUs, fp32 on CPU)."""
+    if dtype is None or (isinstance(dtype, str) and dtype.lower() == "auto"):
+        return choose_dtype(None, "encode", detect(device)).dtype
     if isinstance(dtype, torch.dtype):
         return dtype
     if dtype not in _DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(sorted(_DTYPES))}")
+        raise ValueError(f"unknown dtype {dtype!r}; use auto or one of {', '.join(sorted(_DTYPES))}")
     return _DTYPES[dtype]
 
 

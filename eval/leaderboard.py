@@ -388,6 +388,9 @@ def make_leaderboard(
 
 
 if __name__ == "__main__":
+    from embed.procs import install_reaper
+
     from .cli import leaderboard_main
 
+    install_reaper()
     leaderboard_main()

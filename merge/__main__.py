@@ -2,6 +2,8 @@
 
 import sys
 
+from embed.procs import install_reaper
 from merge.cli import main
 
+install_reaper()
 sys.exit(main())

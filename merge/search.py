@@ -266,4 +266,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    from embed.procs import install_reaper
+
+    install_reaper()
     main()

@@ -15,7 +15,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from embed.procs import install_reaper
+
 from .plots import plot_losses
+from .preflight import preflight
 from .stages import (
     StageResult,
     checkpoints,
@@ -39,6 +42,8 @@ def run(cfg: dict) -> list[StageResult]:
     unknown = [s for s in cfg["stages"] if s not in KNOWN_STAGES]
     if unknown:
         raise SystemExit(f"error: unknown stage(s) {unknown}; available: {list(KNOWN_STAGES)}")
+    for line in preflight(cfg):
+        _say(line)
     run_dir = Path(cfg["run_dir"])
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(cfg)), encoding="utf-8")
@@ -146,4 +151,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    install_reaper()  # a signal stops the running stage's whole process group first
     main()

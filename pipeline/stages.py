@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from embed.atomic import atomic_file
+from embed.procs import spawn_group, stop_group
 
 MODEL_PRESETS = {
     "me5-small",
@@ -79,15 +80,19 @@ def run_command(args: Sequence[str], log: Path) -> None:
         f.write(" ".join(cmd) + "\n")
         f.flush()
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # the child's progress reaches the log as it happens
-        proc = subprocess.Popen(
+        # its own process group, SIGTERMed if the pipeline dies: a stopped pipeline leaves no stage behind
+        proc = spawn_group(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, env=env
         )
         assert proc.stdout is not None
-        for line in proc.stdout:
-            f.write(line)
-            f.flush()
-            sys.stderr.write(line)
-        code = proc.wait()
+        try:
+            for line in proc.stdout:
+                f.write(line)
+                f.flush()
+                sys.stderr.write(line)
+            code = proc.wait()
+        finally:  # also after a clean exit: whatever the stage left in its group (an orphaned engine) goes
+            stop_group(proc)
     if code != 0:
         tail = "".join(log.read_text(encoding="utf-8").splitlines(keepends=True)[-20:])
         raise RuntimeError(f"stage command failed (exit {code}); log: {log}\n{tail}")

@@ -14,6 +14,8 @@ import os
 import subprocess
 import sys
 
+from embed.procs import install_reaper, spawn_group, stop_group
+
 
 def worker_command(overrides: list[str], worker: int, workers: int) -> list[str]:
     """The command line of one generation worker."""
@@ -49,13 +51,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.workers < 1:
         ap.error("--workers must be >= 1")
-    procs = [
-        subprocess.Popen(
-            worker_command(args.overrides, w, args.workers), env=worker_env(w, args.gpus_per_worker)
-        )
+    procs = [  # each worker in its own process group, SIGTERMed if the launcher dies
+        spawn_group(worker_command(args.overrides, w, args.workers), env=worker_env(w, args.gpus_per_worker))
         for w in range(args.workers)
     ]
-    codes = [p.wait() for p in procs]
+    try:
+        codes = [p.wait() for p in procs]
+    finally:
+        for p in procs:
+            stop_group(p)
     if any(codes):
         print(f"synth.launch: worker exit codes {codes}; re-run the same command to resume", file=sys.stderr)
         return 1
@@ -65,4 +69,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    install_reaper()
     raise SystemExit(main())

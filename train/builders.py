@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
+
 from embed import EmbeddingModel
+from embed.hardware import resolve as resolve_dtype
 from train.data import (
     DatasetSpec,
     PromptFormatter,
@@ -170,8 +173,22 @@ def build_engine_spec(c: Mapping[str, Any]) -> EngineSpec:
     """ZeRO stage, bf16 and raw DeepSpeed extras."""
     ds = c["deepspeed"]
     return EngineSpec(
-        zero_stage=int(ds.get("zero_stage", 0)), bf16=bool(ds.get("bf16", False)), extra=ds.get("extra") or {}
+        zero_stage=int(ds.get("zero_stage", 0)),
+        bf16=train_bf16(ds.get("bf16", "auto")),
+        extra=ds.get("extra") or {},
     )
+
+
+def train_bf16(setting: Any) -> bool:
+    """``deepspeed.bf16``: true/false as given (a pinned bf16 on a CPU without native bf16 warns), ``auto``:
+    the hardware's training dtype (:func:`embed.hardware.choose_dtype`: bf16 on bf16 GPUs, fp32 on CPU)."""
+    if isinstance(setting, bool):
+        if setting:
+            resolve_dtype("bfloat16", "train", who="train deepspeed.bf16")
+        return setting
+    if setting is None or str(setting).lower() == "auto":
+        return resolve_dtype("auto", "train", who="train deepspeed.bf16").dtype == torch.bfloat16
+    raise ValueError(f"deepspeed.bf16 must be true, false or auto, got {setting!r}")
 
 
 def build_wandb_spec(c: Mapping[str, Any]) -> WandbSpec:

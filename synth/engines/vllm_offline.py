@@ -43,6 +43,11 @@ class VLLMEngine:
     ) -> None:
         from vllm import LLM
 
+        from embed.hardware import resolve as resolve_dtype
+
+        # "auto" is decided here from the hardware (vLLM's own "auto" takes the checkpoint's dtype: bf16 for
+        # gemma-3 even on CPUs that only emulate bf16, ~150x slower than fp32 there)
+        dtype = resolve_dtype(dtype, "generate", "cpu" if _on_cpu() else "cuda", who="synth vLLM engine").name
         kwargs: dict[str, Any] = {
             "model": str(model),
             "dtype": dtype,

@@ -29,7 +29,7 @@ def engine():
 
     eng = VLLMEngine(
         resolve_model("qwen3-tiny-lm"),
-        dtype="bfloat16",
+        dtype="auto",
         max_model_len=2048,
         enforce_eager=True,
         chat_template_kwargs={"enable_thinking": False},

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from embed.hardware import choose_dtype
+
 pytest.importorskip("vllm")
 httpx = pytest.importorskip("httpx")
 
@@ -52,7 +54,7 @@ def server(tmp_path_factory):
         "--port",
         str(port),
         "--dtype",
-        "bfloat16",
+        choose_dtype("auto", "generate").name,
         "--max-model-len",
         "2048",
         "--enforce-eager",

@@ -65,7 +65,10 @@ def test_overrides_and_recipes() -> None:
         "stage3_gather_16bit_weights_on_model_save": False,
         "overlap_comm": False,
     }
-    assert ds["gradient_accumulation_steps"] == 3 and ds["bf16"] == {"enabled": True}
+    # stage2 says bf16: auto, which is the hardware's training dtype: fp32 on every CPU
+    assert ds["gradient_accumulation_steps"] == 3 and ds["bf16"] == {"enabled": False}
+    pinned = compose_config(["recipe=stage2", "deepspeed.bf16=true"])
+    assert deepspeed_config(build_engine_spec(pinned), 8, 1, 1.0)["bf16"] == {"enabled": True}
     stage1 = compose_config(["recipe=stage1"])
     assert stage1["data"]["hard_negatives_k"] == 0 and stage1["finetune"]["method"] == "full"
 

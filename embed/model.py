@@ -31,7 +31,7 @@ from embed.batching import (
 )
 from embed.dense import Dense
 from embed.formatting import apply_prompt, check_texts, resolve_prompt
-from embed.hardware import choose_dtype, detect
+from embed.hardware import choose_dtype, detect, parse_dtype
 from embed.pooling import check_pooling_mode, l2_normalize, pool
 from embed.resolve import ModelLoadError, check_weights, resolve_folder
 from embed.st_layout import read_st_layout, write_st_layout
@@ -46,16 +46,6 @@ from embed.tokenization import (
 log = logging.getLogger(__name__)
 
 PROGRESS_MIN_TEXTS = 512  # encode() shows a progress bar from this many texts unless told otherwise
-_DTYPES = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "float": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "half": torch.float16,
-}
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -77,11 +67,7 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
     (:func:`embed.hardware.choose_dtype`: bf16 on bf16-capable GPUs, fp32 on CPU)."""
     if dtype is None or (isinstance(dtype, str) and dtype.lower() == "auto"):
         return choose_dtype(None, "encode", detect(device)).dtype
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    if dtype not in _DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; use auto or one of {', '.join(sorted(_DTYPES))}")
-    return _DTYPES[dtype]
+    return parse_dtype(dtype)
 
 
 def _text_config(config):

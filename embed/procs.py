@@ -42,6 +42,18 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         pass
 
 
+def alive(pids: Sequence[int]) -> list[int]:
+    """The pids in ``pids`` that are still running (zombies count as gone)."""
+    out = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                out.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
 def spawn_group(cmd: Sequence[str], **popen_kwargs) -> subprocess.Popen:
     """``subprocess.Popen(cmd)`` in a new session / process group, SIGTERMed by the kernel if this process dies."""
     preexec = _die_with_parent if sys.platform.startswith("linux") else None

@@ -14,8 +14,9 @@ import textwrap
 import time
 from pathlib import Path
 
-import psutil
 import pytest
+
+from embed.procs import alive
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -73,17 +74,9 @@ def _wait_pids(path: Path, proc: subprocess.Popen, timeout: float = 60) -> dict:
 def _gone(pids: list[int], timeout: float = 30) -> list[int]:
     """The pids still alive (not zombies) after waiting up to ``timeout`` s."""
     deadline = time.time() + timeout
-    while True:
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.time() > deadline:
-            return alive
+    while (left := alive(pids)) and time.time() <= deadline:
         time.sleep(0.2)
+    return left
 
 
 def _kill_all(pids: list[int]) -> None:

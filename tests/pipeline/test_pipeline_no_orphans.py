@@ -15,6 +15,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from embed.procs import alive
+
 pytest.importorskip("vllm")
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -32,17 +34,6 @@ def _descendants(proc: psutil.Process) -> dict[int, str]:
         except psutil.Error:
             pass
     return out
-
-
-def _alive(pids) -> list[int]:
-    alive = []
-    for pid in pids:
-        try:
-            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
 
 
 @pytest.mark.parametrize(
@@ -71,12 +62,12 @@ def test_signal_mid_synth_leaves_no_process(tmp_path, target, sig):
             os.kill(synth, sig)
         proc.wait(timeout=120)
         deadline = time.time() + 60
-        while _alive(seen) and time.time() < deadline:
+        while alive(seen) and time.time() < deadline:
             time.sleep(0.5)
-        left = {pid: seen[pid] for pid in _alive(seen)}
+        left = {pid: seen[pid] for pid in alive(seen)}
         assert not left, f"processes outlived the job: {left}"
         assert proc.returncode != 0  # stopped, not finished
     finally:
-        for pid in _alive([proc.pid, *seen]):
+        for pid in alive([proc.pid, *seen]):
             os.kill(pid, signal.SIGKILL)
         log.close()

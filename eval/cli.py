@@ -36,6 +36,7 @@ def run_from_config(cfg: DictConfig):
         name=c.get("name"),
         config=c,
         subsample=c.get("subsample"),
+        split=c.get("split") or "test",
     )
 
 
@@ -66,6 +67,7 @@ def leaderboard_main(cfg: DictConfig) -> None:
         "model_kwargs": c.get("model_kwargs"),
         "config": c,
         "subsample": c.get("subsample"),
+        "split": c.get("split") or "test",
     }
     make_leaderboard(
         c["models"],

@@ -141,13 +141,18 @@ def evaluate(
     config: Mapping[str, Any] | None = None,
     print_table: bool = True,
     subsample: Mapping[str, Mapping[str, int]] | None = None,
+    split: str = "test",
 ) -> Results:
     """Score ``model`` on ``suite`` as JMTEB v1 does; write the run folder to ``out_dir`` when given.
 
     ``prefixes``: preset name (``model``, ``e5``, ``qwen3``, ``none``), mapping or ``PrefixPreset``. ``dims``: extra
     Matryoshka widths scored from the same full-width encode. ``cache_dir=None`` keeps embeddings in memory only.
     ``subsample``: seeded row caps per task (:meth:`Suite.subsampled`); capped tasks are labelled "subsample".
+    ``split="val"``: score the validation splits alone (JMTEB's protocol with val as the test set), for ranking
+    candidates without reading any test row; such tasks are labelled "val split".
     """
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
     if mode not in ("official", "corrected"):
         raise ValueError(f"mode must be 'official' or 'corrected', got {mode!r}")
     started = time.perf_counter()
@@ -162,6 +167,8 @@ def evaluate(
         suite = suite.only(list(tasks))
     if subsample:
         suite = suite.subsampled(subsample)
+    if split == "val":
+        suite = suite.on_val()
     preset = load_preset(prefixes)
     dims = sorted({int(d) for d in dims or []})
     width = getattr(model, "dim", None)
@@ -188,6 +195,7 @@ def evaluate(
             "fingerprint": results.fingerprint,
             "suite": suite.name,
             "mode": mode,
+            "split": split,
             "data_root": str(suite.data_root),
             "prefix_preset": preset.name,
             "dims": dims,

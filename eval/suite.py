@@ -62,6 +62,10 @@ class Suite:
         ]
         return Suite(self.name, kept, self.skipped + dropped, self.data_root)
 
+    def on_val(self) -> Suite:
+        """The same suite scored on validation splits only (:meth:`TaskSpec.scored_on_val`), for selection."""
+        return Suite(self.name, [t.scored_on_val() for t in self.tasks], self.skipped, self.data_root)
+
     def subsampled(self, caps: Mapping[str, Mapping[str, int]]) -> Suite:
         """The same suite with seeded row caps per task (``{task: {max_test_rows: N, ...}}``; key ``"*"``: every
         task; a named task wins over ``"*"`` key by key). Keys are ``TaskSpec.subsample``'s; an unknown task

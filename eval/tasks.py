@@ -74,6 +74,8 @@ class TaskSpec:
     ``max_val_rows`` / ``max_test_rows`` (and ``max_val_queries``, ...) cap one split only and win over the
     shared key."""
     seed: int = 0
+    on_val: bool = False
+    """Scored on its validation split alone (:meth:`scored_on_val`), for model selection."""
     cache_group: str | None = None
     """Tasks that read the same texts share cached embeddings (JSQuAD retrieval and reranking)."""
     score_kwargs: Mapping[str, int] = field(default_factory=dict)
@@ -104,12 +106,21 @@ class TaskSpec:
             notes.append("approx. split")
         if self.subsample:
             notes.append("subsample")
+        if self.on_val:
+            notes.append("val split")
         return f"{self.name} ({', '.join(notes)})" if notes else self.name
 
     @property
     def val_is_test(self) -> bool:
         """JMTEB: "for a dataset without a validation set, the validation set is the test set"."""
         return self.splits["val"] == self.splits["test"]
+
+    def scored_on_val(self) -> TaskSpec:
+        """The task with its validation split (and val caps) in the test role: JMTEB's protocol run on val
+        alone, so that choosing a model (a merge, a checkpoint) never reads the test set; encoded once."""
+        caps = {k: v for k, v in self.subsample.items() if not k.startswith("max_test_")}
+        caps |= {"max_test_" + k[len("max_val_") :]: v for k, v in caps.items() if k.startswith("max_val_")}
+        return replace(self, splits={**self.splits, "test": self.splits["val"]}, subsample=caps, on_val=True)
 
     def with_subsample(self, **limits: int) -> TaskSpec:
         """The same task reading at most the given numbers of rows."""

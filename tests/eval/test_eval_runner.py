@@ -142,3 +142,63 @@ def test_dims_wider_than_the_model_fail_early(tiny_root, make_encoder):
     with pytest.raises(ValueError, match=r"dims must be in \[1, 32\]"):
         evaluate(enc, "quick", data_root=tiny_root, dims=[64], cache_dir=None, print_table=False)
     assert enc.calls == []
+
+
+def test_val_split_scores_validation_alone_and_reads_no_test_row(tiny_root, tmp_path, make_encoder):
+    """``split="val"`` (model selection) encodes no test text and scores exactly what JMTEB's protocol gives on
+    a copy of the data whose test files are the validation files; its tasks are labelled "val split"."""
+    import shutil
+
+    jsts_test = tiny_root / "jsts/original/valid-v1.3.json"  # JMTEB's JSTS test = JGLUE valid
+    rows = [json.loads(line) for line in jsts_test.read_text(encoding="utf-8").splitlines()]
+    jsts_test.write_text(
+        "".join(
+            json.dumps({**r, "sentence1": r["sentence1"] + "試験"}, ensure_ascii=False) + "\n" for r in rows
+        ),
+        encoding="utf-8",
+    )
+    queries = tiny_root / "jsquad/jmteb_format/test/retrieval_queries.jsonl"
+    rows = [json.loads(line) for line in queries.read_text(encoding="utf-8").splitlines()]
+    queries.write_text(
+        "".join(json.dumps({**r, "query": r["query"] + "試験"}, ensure_ascii=False) + "\n" for r in rows),
+        encoding="utf-8",
+    )
+
+    class Recording(make_encoder):
+        def encode(self, texts, **kwargs):
+            self.texts = [*getattr(self, "texts", []), *texts]
+            return super().encode(texts, **kwargs)
+
+    tasks = ["jsts", "jsquad_retrieval"]
+    caps = {"jsts": {"max_val_rows": 10, "max_test_rows": 3}, "jsquad_retrieval": {"max_val_queries": 8}}
+    seen = Recording()
+    on_val = evaluate(
+        seen,
+        "local",
+        data_root=tiny_root,
+        tasks=tasks,
+        subsample=caps,
+        split="val",
+        cache_dir=None,
+        print_table=False,
+    )
+    assert seen.texts and not [t for t in seen.texts if "試験" in t]
+    twin = tmp_path / "twin"
+    shutil.copytree(tiny_root, twin)
+    shutil.copy(twin / "jsts/original/train-v1.3.json", twin / "jsts/original/valid-v1.3.json")
+    for name in ("corpus.jsonl", "retrieval_queries.jsonl"):
+        shutil.copy(twin / f"jsquad/jmteb_format/valid/{name}", twin / f"jsquad/jmteb_format/test/{name}")
+    twin_caps = {"jsts": {"max_rows": 10}, "jsquad_retrieval": {"max_queries": 8}}
+    reference = evaluate(
+        make_encoder(),
+        "local",
+        data_root=twin,
+        tasks=tasks,
+        subsample=twin_caps,
+        cache_dir=None,
+        print_table=False,
+    )
+    assert on_val.summary() == reference.summary()
+    assert all("val split" in o.task.label for o in on_val.outcomes)
+    with pytest.raises(ValueError, match="split must be"):
+        evaluate(make_encoder(), "local", data_root=tiny_root, tasks=tasks, split="dev", print_table=False)

@@ -70,10 +70,17 @@ class StepStats:
     seconds: float
 
 
+def caches(n: int, k: int, config: StepConfig) -> bool:
+    """Whether a batch of ``n`` queries with ``k`` negatives each goes through GradCache: only when its texts
+    (``n * (2 + k)``) exceed ``mini_batch_size``. A batch that fits in one pass takes the plain step, which
+    gives the same gradients without GradCache's extra no-grad forward pass."""
+    return bool(config.grad_cache and config.mini_batch_size and n * (2 + k) > config.mini_batch_size)
+
+
 def make_chunks(model: EmbeddingModel, batch: TextBatch, config: StepConfig) -> list[Chunk]:
     """Queries then documents (positives, then sample-major negatives), tokenised: one chunk per role, or
-    mini-batches of ``mini_batch_size`` texts with GradCache."""
-    size = config.mini_batch_size if config.grad_cache else None
+    mini-batches of ``mini_batch_size`` texts when the batch goes through GradCache (:func:`caches`)."""
+    size = config.mini_batch_size if caches(len(batch), batch.k, config) else None
     chunks = []
     for role, texts, max_length in (
         ("query", batch.queries, config.max_query_length),
@@ -88,15 +95,15 @@ def make_chunks(model: EmbeddingModel, batch: TextBatch, config: StepConfig) -> 
 
 def chunks_per_batch(local_batch: int, k: int, config: StepConfig) -> int:
     """How many chunks (engine micro-steps in GradCache) one local batch makes."""
-    size = config.mini_batch_size if config.grad_cache else None
-    if size is None:
+    if not caches(local_batch, k, config):
         return 2
+    size = config.mini_batch_size
     return -(-local_batch // size) + -(-(local_batch * (1 + k)) // size)
 
 
 def engine_micro_steps(local_batch: int, k: int, config: StepConfig) -> int:
     """DeepSpeed ``gradient_accumulation_steps``: engine micro-steps per optimizer step."""
-    per_batch = chunks_per_batch(local_batch, k, config) if config.grad_cache else 1
+    per_batch = chunks_per_batch(local_batch, k, config) if caches(local_batch, k, config) else 1
     return per_batch * config.accumulation
 
 
@@ -157,12 +164,12 @@ def train_step(
     """One optimizer step over ``config.accumulation`` loss batches (each with its own in-batch negatives)."""
     if len(batches) != config.accumulation:
         raise ValueError(f"expected {config.accumulation} batches for one step, got {len(batches)}")
-    run: Callable = cached_micro_batch if config.grad_cache else plain_micro_batch
     steps_before = engine.global_steps
     stats = []
     for batch in batches:
         start = time.perf_counter()
         chunks = make_chunks(model, batch, config)
+        run: Callable = cached_micro_batch if caches(len(batch), batch.k, config) else plain_micro_batch
         loss = run(engine, batch, chunks, spec, 1.0 / config.accumulation)
         texts = len(batch) * (2 + batch.k)
         stats.append(StepStats(loss, sum(c.tokens for c in chunks), texts, time.perf_counter() - start))

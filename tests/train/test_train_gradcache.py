@@ -17,7 +17,7 @@ from train.losses import QWEN3
 from train.model_setup import FinetuneSpec, apply_finetune, load_model
 from train.objective import ObjectiveSpec, contrastive_loss, split_documents
 from train.runtime import TorchRngState
-from train.step import StepConfig, chunks_per_batch, engine_micro_steps, make_chunks, train_step
+from train.step import StepConfig, caches, chunks_per_batch, engine_micro_steps, make_chunks, train_step
 
 pytestmark = pytest.mark.filterwarnings(r"ignore:`torch\.distributed\.\w+` is deprecated:FutureWarning")
 
@@ -116,6 +116,26 @@ def test_micro_steps_match_chunks() -> None:
     # 4 queries -> 2 chunks; 4 * (1 + 2) documents -> 4 chunks; times 2 accumulated batches
     assert engine_micro_steps(4, 2, config) == 12
     assert engine_micro_steps(4, 2, StepConfig(accumulation=3)) == 3
+    # a batch whose 4 * (2 + 2) = 16 texts fit one mini-batch takes the plain step: one micro-step per batch
+    fits = StepConfig(grad_cache=True, mini_batch_size=16, accumulation=2)
+    assert not caches(4, 2, fits) and caches(4, 2, StepConfig(grad_cache=True, mini_batch_size=15))
+    assert engine_micro_steps(4, 2, fits) == 2 and chunks_per_batch(4, 2, fits) == 2
+
+
+def test_gradcache_skips_its_extra_pass_when_the_batch_fits(
+    gloo_world_of_one, tiny_bert, monkeypatch
+) -> None:
+    """GradCache on, but all 16 texts fit ``mini_batch_size``: no no-grad pre-pass (two forwards, not four), and
+    the gradients of the chunked GradCache step and of plain training."""
+    import train.step as step_module
+
+    calls = []
+    monkeypatch.setattr(step_module, "cached_micro_batch", lambda *a, **k: calls.append(1) or 0.0)
+    fits = _sgd_gradients(tiny_bert, 0, StepConfig(grad_cache=True, mini_batch_size=16))
+    assert calls == []  # the cached path never ran
+    monkeypatch.undo()
+    _assert_close(fits, _sgd_gradients(tiny_bert, 0, StepConfig(grad_cache=True, mini_batch_size=4)))
+    _assert_close(fits, _sgd_gradients(tiny_bert, 0, StepConfig(grad_cache=False)))
 
 
 def test_rng_state_round_trip() -> None:

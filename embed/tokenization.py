@@ -85,6 +85,18 @@ def tokenize_texts(
     return out
 
 
+def _append_after_sequences(template: dict, token: str, tid: int) -> None:
+    """Put ``token`` after each ``$A`` / ``$B`` of a TemplateProcessing (``<bos> $A`` -> ``<bos> $A <eos>``)."""
+    for key in ("single", "pair"):
+        items = []
+        for item in template.get(key) or []:
+            items.append(item)
+            if "Sequence" in item:
+                items.append({"SpecialToken": {"id": token, "type_id": item["Sequence"]["type_id"]}})
+        template[key] = items
+    template.setdefault("special_tokens", {})[token] = {"id": token, "ids": [tid], "tokens": [token]}
+
+
 def add_eos_postprocessor(tokenizer_json: str | Path, token: str, tid: int) -> bool:
     """Make a saved ``tokenizer.json`` append ``token`` after every sequence; False if the file is absent."""
     path = Path(tokenizer_json)
@@ -103,7 +115,12 @@ def add_eos_postprocessor(tokenizer_json: str | Path, token: str, tid: int) -> b
         "special_tokens": {token: {"id": token, "ids": [tid], "tokens": [token]}},
     }
     existing = data.get("post_processor")
-    if existing is None:
+    templates = [existing] if existing and existing.get("type") == "TemplateProcessing" else []
+    if existing and existing.get("type") == "Sequence":
+        templates = [p for p in existing["processors"] if p.get("type") == "TemplateProcessing"]
+    if templates:  # extend the template in place: a second template in a Sequence re-wraps the first's output
+        _append_after_sequences(templates[-1], token, tid)
+    elif existing is None:
         data["post_processor"] = template
     elif existing.get("type") == "Sequence":
         existing["processors"].append(template)

@@ -19,13 +19,10 @@ from typing import Any
 from embed.atomic import atomic_file
 from embed.procs import spawn_group, stop_group
 
-MODEL_PRESETS = {
-    "me5-small",
-    "qwen3-tiny",
-    "qwen3-embedding-0.6b",
-    "qwen3-embedding-4b",
-    "qwen3-embedding-8b",
-}
+MODEL_PRESETS = frozenset(
+    p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "model").glob("*.yaml")
+)
+"""train/'s model presets (``conf/model/*.yaml``): me5-small, gemma3-270m, qwen3-tiny, qwen3-embedding-0.6b, ..."""
 
 
 @dataclass

@@ -233,7 +233,9 @@ def test_device_and_dtype_defaults():
     from embed import resolve_device, resolve_dtype
 
     assert resolve_dtype(None, torch.device("cpu")) == torch.float32
-    assert resolve_dtype("auto", torch.device("cpu")) == torch.float32  # CPU encoding stays fp32 (hardware.py)
+    assert (
+        resolve_dtype("auto", torch.device("cpu")) == torch.float32
+    )  # CPU encoding stays fp32 (hardware.py)
     assert resolve_dtype("bf16", torch.device("cpu")) == torch.bfloat16
     with pytest.raises(ValueError, match="unknown dtype"):
         resolve_dtype("int3", torch.device("cpu"))

@@ -76,8 +76,34 @@ def setup(tmp_path_factory, qwen3_tiny_path):
     remove_new_shm(before)
 
 
+@pytest.fixture(scope="module")
+def gemma_setup(tmp_path_factory):
+    """The same run on a tiny random Gemma-3 (the decoder path of gemma-3-270m: <bos>, appended <eos>,
+    sliding-window and full-attention layers)."""
+    pytest.importorskip("deepspeed")
+    from tiny_gemma3 import write_tiny_gemma3
+
+    root = tmp_path_factory.mktemp("train_runs_gemma3")
+    model = write_tiny_gemma3(root / "gemma3")
+    data = write_records(root / "records.jsonl", n=24)
+    before = shm_files()
+    reference = root / "reference"
+    _ok(_train(_args(data, model, reference)))
+    yield root, data, model, reference
+    remove_new_shm(before)
+
+
 def test_kill_and_resume_reproduces_the_uninterrupted_run(setup) -> None:
-    root, data, model, reference = setup
+    _check_kill_and_resume(*setup)
+
+
+def test_kill_and_resume_on_gemma3(gemma_setup) -> None:
+    _check_kill_and_resume(*gemma_setup)
+
+
+def _check_kill_and_resume(root, data, model, reference) -> None:
+    """SIGKILL after step 5, resume from the step-4 checkpoint: the metrics and final weights of the
+    uninterrupted run, and the keep-last-2 checkpoints."""
     out = root / "killed"
     killed = _train(_args(data, model, out), TSUMUGI_TRAIN_KILL_AT_STEP="5")
     assert killed.returncode == -9, killed.stderr[-4000:]  # a real SIGKILL after step 5

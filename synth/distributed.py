@@ -54,6 +54,8 @@ class ShardResult:
     worker: str
     seconds: float
     engine: dict = field(default_factory=dict)
+    started: float = 0.0
+    finished: float = 0.0
 
 
 def plan(tasks: Sequence[Task], num_shards: int) -> dict[int, int]:
@@ -83,7 +85,7 @@ def run_shard(
     shard: int, pairs: Sequence[tuple[Task, WorkItem]], engine: Engine, settings: ShardSettings
 ) -> ShardResult:
     """Generate one shard's items in batches (steps, checks, per-shard de-duplication); nothing is written."""
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time()
     before = engine.counters.as_dict()
     seen = Deduplicator(normalized=settings.dedup_normalized) if settings.dedup else None
     records: list[dict] = []
@@ -97,7 +99,8 @@ def run_shard(
         k: now[k] - (before[k] or 0)
         for k in ("requests", "prompt_tokens", "output_tokens", "failures", "seconds")
     }
-    return ShardResult(shard, records, rejects, worker_name(), time.perf_counter() - t0, usage)
+    secs = time.perf_counter() - t0
+    return ShardResult(shard, records, rejects, worker_name(), secs, usage, started, started + secs)
 
 
 class Progress:
@@ -236,7 +239,13 @@ def generate_sharded(
         for res in execute(pending):
             if res.shard not in counts or res.shard in done:
                 continue  # a duplicate answer (a retried task whose first attempt also returned): drop it
-            meta = {"items": counts[res.shard], "worker": res.worker, "seconds": round(res.seconds, 3)}
+            meta = {
+                "items": counts[res.shard],
+                "worker": res.worker,
+                "seconds": round(res.seconds, 3),
+                "started": res.started,
+                "finished": res.finished,
+            }
             if not commit_shard(out_dir, res.shard, res.records, res.rejects, {**meta, "engine": res.engine}):
                 continue
             done.add(res.shard)

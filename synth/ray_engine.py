@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from typing import Any
@@ -109,6 +109,30 @@ class ShardWorker:
         return {"shard": shards, "result": results}
 
 
+def map_shards(shards: list[int], actor: type, constructor_kwargs: dict, ray_cfg: Mapping[str, Any]):
+    """A Ray dataset of one row per shard mapped by ``actor`` on ``num_workers`` actors (Ray must be up)."""
+    import ray.data
+
+    ray.data.DataContext.get_current().enable_progress_bars = False  # synth logs its own progress
+    n = min(int(ray_cfg["num_workers"]), len(shards))
+    restarts = ray_cfg.get("max_restarts")
+    remote = {} if restarts is None or int(restarts) < 0 else {"max_restarts": int(restarts)}
+    env = worker_env(ray_cfg)
+    ds = ray.data.from_items([{"shard": s} for s in shards], override_num_blocks=len(shards))
+    with warnings.catch_warnings():  # Ray 2.60 takes a bounded max_restarts only through ray_remote_args
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+        return ds.map_batches(
+            actor,
+            fn_constructor_kwargs=constructor_kwargs,
+            batch_size=1,
+            compute=ray.data.ActorPoolStrategy(size=n, max_tasks_in_flight_per_actor=1),
+            num_cpus=float(ray_cfg.get("cpus_per_worker") or 1),
+            num_gpus=float(ray_cfg.get("gpus_per_worker") or 0),
+            runtime_env={"env_vars": env} if env else None,
+            **remote,
+        )
+
+
 def ray_executor(
     tasks: Sequence[Task],
     engine_cfg: Mapping[str, Any],
@@ -121,35 +145,23 @@ def ray_executor(
 
     def execute(shards: list[int]) -> Iterator[ShardResult]:
         import ray
-        import ray.data
 
         started = connect(ray_cfg)
         try:
-            ctx = ray.data.DataContext.get_current()
-            ctx.enable_progress_bars = False  # synth logs its own progress (items/s, ETA)
-            n = min(int(ray_cfg["num_workers"]), len(shards))
-            tasks_ref = [ray.put(list(tasks))]
-            remote: dict[str, Any] = {"max_restarts": int(ray_cfg.get("max_restarts") or 0)}
-            remote["max_task_retries"] = -1 if remote["max_restarts"] else 0
-            env = worker_env(ray_cfg)
-            ds = ray.data.from_items([{"shard": s} for s in shards], override_num_blocks=len(shards))
-            ds = ds.map_batches(
-                ShardWorker,
-                fn_constructor_kwargs={
-                    "tasks_ref": tasks_ref,
-                    "engine_cfg": worker_cfg,
-                    "model": model,
-                    "chat_template": chat_template,
-                    "settings": asdict(settings),
-                },
-                batch_size=1,
-                compute=ray.data.ActorPoolStrategy(size=n, max_tasks_in_flight_per_actor=1),
-                num_cpus=float(ray_cfg.get("cpus_per_worker") or 1),
-                num_gpus=float(ray_cfg.get("gpus_per_worker") or 0),
-                runtime_env={"env_vars": env} if env else None,
-                **remote,
+            kwargs = {
+                "tasks_ref": [ray.put(list(tasks))],
+                "engine_cfg": worker_cfg,
+                "model": model,
+                "chat_template": chat_template,
+                "settings": asdict(settings),
+            }
+            ds = map_shards(shards, ShardWorker, kwargs, ray_cfg)
+            log.info(
+                "ray: %d shards over %d workers (%s)",
+                len(shards),
+                ray_cfg["num_workers"],
+                _resources(ray_cfg),
             )
-            log.info("ray: %d shards over %d workers (%s)", len(shards), n, _resources(ray_cfg))
             for row in ds.iter_rows():
                 yield ShardResult(**json.loads(row["result"]))
         finally:
@@ -160,7 +172,4 @@ def ray_executor(
 
 
 def _resources(ray_cfg: Mapping[str, Any]) -> str:
-    return (
-        f"{ray_cfg.get('cpus_per_worker') or 1} CPU, {ray_cfg.get('gpus_per_worker') or 0} GPU per worker, "
-        f"pid {os.getpid()} driver"
-    )
+    return f"{ray_cfg.get('cpus_per_worker') or 1} CPU, {ray_cfg.get('gpus_per_worker') or 0} GPU per worker"

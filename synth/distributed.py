@@ -239,6 +239,12 @@ def generate_sharded(
         for res in execute(pending):
             if res.shard not in counts or res.shard in done:
                 continue  # a duplicate answer (a retried task whose first attempt also returned): drop it
+            answered = len(res.records) + len(res.rejects)
+            if answered != counts[res.shard]:  # e.g. a node running other code or another corpus
+                raise RuntimeError(
+                    f"shard {res.shard} from worker {res.worker}: {answered} records + rejects for "
+                    f"{counts[res.shard]} items; the worker's tasks differ from the driver's"
+                )
             meta = {
                 "items": counts[res.shard],
                 "worker": res.worker,

@@ -16,6 +16,7 @@ from synth import app
 from synth.cli import CONF_DIR, to_plain
 from synth.distributed import (
     Progress,
+    ShardResult,
     ShardSettings,
     generate_sharded,
     index_items,
@@ -155,6 +156,16 @@ def test_results_do_not_depend_on_worker_order_and_duplicates_are_dropped(cfg_fa
     got = generate_sharded(tasks, b, two_workers, settings)
     assert got.shards_committed == len(plan(tasks, 5))
     assert _by_id(a) == _by_id(b) and sorted(_ids(a)) == sorted(_ids(b))
+
+    def lossy(
+        shards,
+    ):  # a worker that lost an item (other code or data on its node) is refused, not committed
+        res = run_shard(shards[0], index[shards[0]], ScriptedEngine(), settings)
+        return [ShardResult(res.shard, res.records[1:], res.rejects, res.worker, res.seconds)]
+
+    with pytest.raises(RuntimeError, match="tasks differ"):
+        generate_sharded(tasks, tmp_path / "c", lossy, settings)
+    assert not committed_shards(tmp_path / "c")
 
 
 def test_progress_reports_rate_and_eta():

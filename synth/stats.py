@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from synth.histogram import histogram, length_edges, render
+from synth.shards import shards_root
 from synth.store import atomic_write_json, generated_dirs
 
 META_KEYS = ("question_type", "difficulty", "query_language", "persona_rank", "taxonomy", "label", "style")
@@ -47,8 +48,9 @@ def engine_totals(out_dir: str | Path) -> dict:
     """Engine counters summed over workers; throughput is the sum of the workers' rates (they run in parallel)."""
     total: Counter = Counter()
     rate = 0.0
-    for d in generated_dirs(out_dir):
-        path = d / "manifest.json"
+    for path in [d / "manifest.json" for d in generated_dirs(out_dir)] + [
+        shards_root(out_dir) / "manifest.json"
+    ]:
         if path.exists():
             eng = json.loads(path.read_text(encoding="utf-8")).get("engine_total", {})
             total.update(

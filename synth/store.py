@@ -193,19 +193,21 @@ class ShardStore:
 
 
 def generated_dirs(out_dir: str | Path) -> list[Path]:
-    """The per-worker folders of a run."""
-    return sorted((Path(out_dir) / "generated").glob("w[0-9][0-9]"))
+    """The per-worker folders of a run, then the committed shards of a distributed run (``synth.shards``)."""
+    root = Path(out_dir) / "generated"
+    shards = sorted(p for p in (root / "shards").glob("s[0-9][0-9][0-9][0-9][0-9]*") if p.is_dir())
+    return sorted(root.glob("w[0-9][0-9]")) + shards
 
 
 def iter_generated(out_dir: str | Path) -> Iterator[dict]:
     """Accepted records of all workers of a run (worker order, then shard order)."""
     for d in generated_dirs(out_dir):
-        for path in sorted(d.glob("records-*.jsonl")):
+        for path in sorted(d.glob("records*.jsonl")):
             yield from read_jsonl(path)
 
 
 def iter_rejects(out_dir: str | Path) -> Iterator[dict]:
     """Rejected units of all workers of a run."""
     for d in generated_dirs(out_dir):
-        for path in sorted(d.glob("rejects-*.jsonl")):
+        for path in sorted(d.glob("rejects*.jsonl")):
             yield from read_jsonl(path)

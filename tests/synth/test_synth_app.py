@@ -102,23 +102,6 @@ def test_cli_prints_config():
     assert "gemma3-270m" in proc.stdout and "keep_fraction: 0.7" in proc.stdout
 
 
-def test_launch_commands_partition_workers_and_gpus():
-    from synth.launch import worker_command, worker_env
-
-    cmd = worker_command(["preset=gpu", "out_dir=x"], 2, 4)
-    assert cmd[1:] == [
-        "-m",
-        "synth",
-        "preset=gpu",
-        "out_dir=x",
-        "stages=[generate]",
-        "generate.num_workers=4",
-        "generate.worker_index=2",
-    ]
-    assert worker_env(2, 2, {})["CUDA_VISIBLE_DEVICES"] == "4,5"
-    assert "CUDA_VISIBLE_DEVICES" not in worker_env(1, 0, {})
-
-
 def test_build_engine_ignores_other_engines_settings(caplog):
     from synth.engines import build_engine
     from synth.engines.openai_server import OpenAIServerEngine

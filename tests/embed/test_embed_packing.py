@@ -152,11 +152,13 @@ def test_packed_training_gradients_equal_padded(kind):
     assert padded.keys() == packed.keys() and len(padded) > 5
     assert max(float(g.abs().max()) for g in padded.values()) > 1e-4
     for name in padded:
-        torch.testing.assert_close(packed[name], padded[name], atol=1e-5, rtol=1e-4, msg=name)
+        scale = max(1.0, float(padded[name].abs().max()))  # fp32 summation order: 1e-5 of the largest entry
+        torch.testing.assert_close(packed[name], padded[name], atol=1e-5 * scale, rtol=1e-4, msg=name)
 
 
 def test_me5_small_packed_training_gradients_equal_padded(real_me5):
     model = EmbeddingModel.load(real_me5, device="cpu", packing="false").eval()  # eval: no dropout
     padded, packed = _grads(model, "false"), _grads(model, "true")
     for name in padded:
-        torch.testing.assert_close(packed[name], padded[name], atol=1e-5, rtol=1e-4, msg=name)
+        scale = max(1.0, float(padded[name].abs().max()))  # fp32 summation order: 1e-5 of the largest entry
+        torch.testing.assert_close(packed[name], padded[name], atol=1e-5 * scale, rtol=1e-4, msg=name)

@@ -55,7 +55,8 @@ def _gradients(folder, packing: str, config: StepConfig, cached: bool, seed: int
 def _close(a: dict, b: dict, atol: float = 1e-5) -> None:
     assert a.keys() == b.keys()
     for name in a:
-        torch.testing.assert_close(a[name], b[name], atol=atol, rtol=1e-4, msg=name)
+        scale = max(1.0, float(b[name].abs().max()))  # fp32 summation order: atol of the largest entry
+        torch.testing.assert_close(a[name], b[name], atol=atol * scale, rtol=1e-4, msg=name)
 
 
 def test_packed_plain_and_gradcache_steps_equal_the_padded_step(tmp_path):

@@ -103,6 +103,15 @@ def token_sorted_encode(model, texts: list[str], batch_size: int) -> np.ndarray:
     return out
 
 
+def with_packing(model, mode: str, texts: list[str], batch_size: int) -> np.ndarray:
+    """``encode`` with the packing switch set to ``mode`` (restored afterwards)."""
+    before, model.packing = model.packing, mode
+    try:
+        return model.encode(texts, batch_size=batch_size, show_progress=False)
+    finally:
+        model.packing = before
+
+
 def agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     """(max absolute difference, minimum cosine) between matching rows."""
     a64, b64 = a.astype(np.float64), b.astype(np.float64)
@@ -148,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             texts, batch_size=bs, convert_to_numpy=True, normalize_embeddings=False
         ),
         "tsumugi encode": lambda: ours.encode(texts, batch_size=bs, show_progress=False),
+        "tsumugi encode, padded (packing=false)": lambda: with_packing(ours, "false", texts, bs),
+        "tsumugi encode, packed (packing=true)": lambda: with_packing(ours, "true", texts, bs),
     }
     if args.ablate:
         variants["  step 0: char-sorted, fixed count"] = lambda: old_encode(ours, texts, bs)

@@ -32,6 +32,15 @@ from embed.batching import (
 from embed.dense import Dense
 from embed.formatting import apply_prompt, check_texts, resolve_prompt
 from embed.hardware import choose_dtype, detect, parse_dtype
+from embed.packing import (
+    AUTO_MIN_WASTE,
+    DEFAULT_ROW_TOKENS,
+    check_packing,
+    packable,
+    packed_hidden,
+    padding_waste,
+    pool_packed,
+)
 from embed.pooling import check_pooling_mode, l2_normalize, pool
 from embed.resolve import ModelLoadError, check_weights, resolve_folder
 from embed.st_layout import read_st_layout, write_st_layout
@@ -157,10 +166,14 @@ class EmbeddingModel(nn.Module):
         do_lower_case: bool = False,
         source: str | Path | None = None,
         weight_dirs: Sequence[str] = ("",),
+        packing: str | bool = "auto",
+        pack_row_tokens: int = DEFAULT_ROW_TOKENS,
     ) -> None:
         super().__init__()
         self.model = model
         self.dense = nn.ModuleList(dense)
+        self.packing = packing
+        self.pack_row_tokens = int(pack_row_tokens)
         self.tokenizer = tokenizer
         config = model.config
         self.is_decoder = is_decoder_config(config) if is_decoder is None else bool(is_decoder)
@@ -204,12 +217,14 @@ class EmbeddingModel(nn.Module):
         prompts: dict[str, str] | None = None,
         trust_remote_code: bool = False,
         eos_token: str | None = None,
+        packing: str | bool = "auto",
     ) -> EmbeddingModel:
         """Load a local folder, short name or cached hub id (sentence-transformers layout or plain HF folder).
 
         A sentence-transformers folder gives pooling, Dense layers, normalisation, prompts and max length; a
         plain HF folder gets last-token pooling for decoders, mean pooling for encoders, and normalisation.
         Explicit arguments override both. Weights must be safetensors; ``trust_remote_code`` is off by default.
+        ``packing`` (``auto|true|false``): see :mod:`embed.packing`.
         """
         from transformers import AutoModel, AutoTokenizer
 
@@ -259,6 +274,7 @@ class EmbeddingModel(nn.Module):
             do_lower_case=layout.do_lower_case if layout else False,
             source=folder,
             weight_dirs=(sub, *(layout.dense_paths if layout else ())),
+            packing=packing,
         )
 
     def _setup_eos(self, eos_token: str | None) -> None:
@@ -284,6 +300,26 @@ class EmbeddingModel(nn.Module):
         if not isinstance(value, int) or isinstance(value, bool) or value < 2:
             raise ValueError(f"max_length must be an int >= 2, got {value!r}")
         self._max_length = value
+
+    @property
+    def packing(self) -> str:
+        """``auto``, ``true`` or ``false``: whether forward packs the texts of a batch (:mod:`embed.packing`)."""
+        return self._packing
+
+    @packing.setter
+    def packing(self, value: str | bool) -> None:
+        mode = check_packing(value)
+        if mode == "true" and (why := packable(self.model)) is not None:
+            raise ValueError(f"packing=true is not exact for this model: {why}")
+        self._packing = mode
+
+    def packs(self, attention_mask: torch.Tensor) -> bool:
+        """Whether a batch with this attention mask goes through the packed forward."""
+        if self._packing == "false" or attention_mask.shape[0] < 2:
+            return False
+        if self._packing == "true":
+            return True
+        return packable(self.model) is None and padding_waste(attention_mask) >= AUTO_MIN_WASTE
 
     @property
     def hidden_size(self) -> int:
@@ -346,6 +382,8 @@ class EmbeddingModel(nn.Module):
         """Backbone -> pooling -> Dense, as fp32, not normalised; ``params`` from :func:`_forward_params`."""
         device = self.device
         mask = features["attention_mask"].to(device)
+        if self.packs(mask):
+            return self._embed_packed(features, params)
         inputs = {
             k: features[k].to(device)
             for k in _MODEL_INPUTS
@@ -359,6 +397,28 @@ class EmbeddingModel(nn.Module):
         out = self.model(**inputs)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
         emb = pool(hidden, mask, self.pooling)
+        for layer in self.dense:
+            emb = layer(emb.to(layer.linear.weight.dtype))
+        return emb.float()
+
+    def _embed_packed(self, features: dict[str, torch.Tensor], params: set[str] | None) -> torch.Tensor:
+        """:meth:`_embed` through the packed forward (texts share rows, block-diagonal attention)."""
+        feats = {
+            k: features[k]
+            for k in _MODEL_INPUTS
+            if k in features and (k == "attention_mask" or params is None or k in params)
+        }
+        extra = {"use_cache": False} if self.is_decoder and params is not None and "use_cache" in params else {}
+        pad = self.tokenizer.pad_token_id
+        hidden, packed = packed_hidden(
+            self.model,
+            feats,
+            causal=is_decoder_config(self.model.config),
+            pad_id=0 if pad is None else int(pad),
+            row_tokens=self.pack_row_tokens,
+            extra=extra,
+        )
+        emb = pool_packed(hidden, packed, self.pooling)
         for layer in self.dense:
             emb = layer(emb.to(layer.linear.weight.dtype))
         return emb.float()

@@ -47,6 +47,7 @@ def build_model(c: Mapping[str, Any]) -> EmbeddingModel:
         max_length=m.get("max_length"),
         prompts=dict(m["prompts"]) if m.get("prompts") else None,
         dtype=c.get("model_kwargs", {}).get("dtype") or "float32",
+        packing=(c.get("trainer") or {}).get("packing", "auto"),
     )
     return apply_finetune(model, build_finetune_spec(c))
 

@@ -41,8 +41,10 @@ def load_model(
     max_length: int | None = None,
     prompts: dict[str, str] | None = None,
     dtype: str = "float32",
+    packing: str | bool = "auto",
 ) -> EmbeddingModel:
-    """The embedding model on the CPU in train mode (DeepSpeed moves it to the accelerator)."""
+    """The embedding model on the CPU in train mode (DeepSpeed moves it to the accelerator); ``packing``:
+    :mod:`embed.packing`."""
     model = EmbeddingModel.load(
         path,
         device="cpu",
@@ -51,6 +53,7 @@ def load_model(
         normalize=normalize,
         max_length=max_length,
         prompts=prompts,
+        packing=packing,
     )
     return model.train()
 

@@ -75,18 +75,35 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def input_indices(include_inputs: bool | Sequence[int], n: int) -> list[int]:
+    """The checkpoints scored as they are: all (``True``), none (``False``) or the listed indices (negative ones
+    count from the end), in checkpoint order."""
+    if isinstance(include_inputs, bool):
+        return list(range(n)) if include_inputs else []
+    picked = set()
+    for i in include_inputs:
+        if not isinstance(i, int) or isinstance(i, bool) or not -n <= i < n:
+            raise MergeError(f"include_inputs: {i!r} is not the index of one of the {n} checkpoints")
+        picked.add(i % n)
+    return sorted(picked)
+
+
 def expand(
     checkpoints: Sequence[str],
     entries: Sequence[Mapping[str, Any]],
     *,
     base_model: str | None = None,
     labels: Sequence[str] | None = None,
-    include_inputs: bool = True,
+    include_inputs: bool | Sequence[int] = True,
     recipe_defaults: Mapping[str, Any] | None = None,
 ) -> list[Candidate]:
-    """Every candidate of the search, inputs first (when ``include_inputs``), names unique."""
+    """Every candidate of the search, inputs first (all with ``include_inputs=True``, those at the given
+    indices with a list, e.g. ``[-1]`` for the last checkpoint alone), names unique."""
     labels = checkpoint_labels(checkpoints, labels)
-    out = [Candidate(lab, None, str(c)) for lab, c in zip(labels, checkpoints)] if include_inputs else []
+    out = [
+        Candidate(labels[i], None, str(checkpoints[i]))
+        for i in input_indices(include_inputs, len(checkpoints))
+    ]
     for entry in entries:
         entry = dict(entry)
         unknown = sorted(set(entry) - {"method", "models", "grid", "parameters"})

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from embed.atomic import atomic_file
+from merge.checkpoint import resolve as resolve_checkpoint
 from merge.engine import run as run_merge
 from merge.engine import validate
 from merge.errors import MergeError
@@ -111,14 +112,21 @@ def run_search(
     scorer: Scorer,
     base_model: str | None = None,
     labels: Sequence[str] | None = None,
-    include_inputs: bool = True,
+    include_inputs: bool | Sequence[int] = True,
     keep: str = "best",
+    keep_from: str = "merges",
     recipe_defaults: Mapping[str, Any] | None = None,
     title: str | None = None,
 ) -> list[Ranked]:
-    """Merge, score and rank every candidate; returns the rows best first (see the module docstring)."""
+    """Merge, score and rank every candidate; returns the rows best first (see the module docstring).
+
+    ``keep_from``: ``merges`` keeps the best merge at ``out/best``; ``all`` keeps the best candidate, so when a
+    scored input (``include_inputs``) beats every merge, ``out/best`` is a copy of that checkpoint: a merge is
+    kept only when it beats what it was made from."""
     if keep not in ("best", "all"):
         raise MergeError(f"keep must be 'best' or 'all', got {keep!r}")
+    if keep_from not in ("merges", "all"):
+        raise MergeError(f"keep_from must be 'merges' or 'all', got {keep_from!r}")
     if len(checkpoints) < 2:
         raise MergeError("a merge search needs at least two checkpoints")
     out = Path(out_dir)
@@ -168,14 +176,26 @@ def run_search(
         elif keep == "best":
             shutil.rmtree(model_dir, ignore_errors=True)
     rows.sort(key=_key)
-    if best_merge is not None:
-        _keep_best(best_merge, out, keep)
-    _write_outputs(rows, out, best_merge, title)
+    kept = best_merge
+    if keep_from == "all" and rows and rows[0].candidate.recipe is None:
+        kept = rows[0]
+        log.info(
+            "search: no merge beat the input %s (Avg. %.4f against the best merge's %s); kept the input",
+            kept.candidate.name,
+            100 * kept.average,
+            "none" if best_merge is None else f"{100 * best_merge.average:.4f}",
+        )
+    if kept is not None:
+        _keep_best(kept, out, keep)
+        if kept is not best_merge and best_merge is not None and keep == "best":
+            shutil.rmtree(out / "candidates" / slug(best_merge.candidate.name), ignore_errors=True)
+    _write_outputs(rows, out, kept, title)
     return rows
 
 
 def _keep_best(best: Ranked, out: Path, keep: str) -> None:
-    """Put the best merged model at ``out/best`` (moved; copied with ``keep: all``; re-merged if a resumed run lost it)."""
+    """Put the best model at ``out/best``: a merge moved (copied with ``keep: all``; re-merged if a resumed run
+    lost it), an input checkpoint copied (through a temporary folder, so ``best`` is never half-written)."""
     best_dir = out / "best"
     recipe_file = best_dir / "merge_recipe.yaml"
     if recipe_file.is_file():
@@ -183,6 +203,20 @@ def _keep_best(best: Ranked, out: Path, keep: str) -> None:
 
         if (yaml.safe_load(recipe_file.read_text(encoding="utf-8")) or {}).get("name") == best.candidate.name:
             return
+    if best.candidate.recipe is None:
+        import yaml
+
+        tmp = out / ".best.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        # a training checkpoint's optimizer and RNG state (train/ writes them under trainer_state/) is not the model
+        shutil.copytree(
+            resolve_checkpoint(best.candidate.model), tmp, ignore=shutil.ignore_patterns("trainer_state")
+        )
+        note = {"name": best.candidate.name, "input": str(best.candidate.model), "merged": False}
+        (tmp / "merge_recipe.yaml").write_text(yaml.safe_dump(note, allow_unicode=True), encoding="utf-8")
+        shutil.rmtree(best_dir, ignore_errors=True)
+        tmp.rename(best_dir)
+        return
     src = out / "candidates" / slug(best.candidate.name)
     if not src.is_dir():
         run_merge({**best.candidate.recipe, "out": str(src), "overwrite": True, "name": best.candidate.name})
@@ -219,11 +253,22 @@ def _write_outputs(rows: list[Ranked], out: Path, best: Ranked | None, title: st
     top = ranking[0] if ranking else None
     if top:
         print(
-            f"[search] best: {top['name']} (Avg. {top['average']}); best merge kept at {out / 'best'}"
+            f"[search] best: {top['name']} (Avg. {top['average']}); "
+            f"{'best merge' if best.candidate.recipe is not None else 'input'} {best.candidate.name} "
+            f"kept at {out / 'best'}"
             if best is not None
             else f"[search] best: {top['name']}"
         )
     print(f"[search] wrote {', '.join(str(p) for p in paths.values())}, {out / 'ranking.json'}")
+
+
+def _inputs_setting(value: Any) -> bool | list[int]:
+    """``include_inputs`` from a config: a bool, or a list of checkpoint indices."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    if isinstance(value, int):
+        return [value]
+    return [int(i) for i in value]
 
 
 def search_from_config(cfg: Mapping[str, Any], scorer: Scorer | None = None) -> list[Ranked]:
@@ -240,8 +285,9 @@ def search_from_config(cfg: Mapping[str, Any], scorer: Scorer | None = None) -> 
         or eval_scorer(suite=suite, prefixes=prefixes, **{k: v for k, v in ev.items() if v is not None}),
         base_model=cfg.get("base_model"),
         labels=cfg.get("labels"),
-        include_inputs=bool(cfg.get("include_inputs", True)),
+        include_inputs=_inputs_setting(cfg.get("include_inputs", True)),
         keep=cfg.get("keep", "best"),
+        keep_from=cfg.get("keep_from", "merges"),
         recipe_defaults=cfg.get("merge") or None,
         title=cfg.get("title"),
     )

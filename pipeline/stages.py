@@ -188,14 +188,24 @@ def merge_stage(cfg: Mapping[str, Any], out: Path, ckpts: Sequence[str]) -> Path
         f"labels={hydra_value(labels)}",
         f"out_dir={hydra_value(str(out))}",
         f"grid={hydra_value(m['grid'])}",
-        f"include_inputs={hydra_value(bool(m.get('include_inputs', False)))}",
+        f"include_inputs={hydra_value(_inputs(m.get('include_inputs', False)))}",
         "keep=best",
+        f"keep_from={hydra_value(str(m.get('keep_from', 'merges')))}",
         *overrides(m.get("eval") or {}, "eval."),
         *m.get("extra", []),
     ]
     run_command(args, out / "merge.log")
     best = out / "best"
     return best if best.is_dir() else None
+
+
+def _inputs(value: Any) -> bool | list[int]:
+    """``merge.include_inputs``: a bool, or the indices of the inputs scored as they are (e.g. ``[-1]``)."""
+    if isinstance(value, bool) or value is None:
+        return bool(value)
+    return [
+        int(i) for i in (value if isinstance(value, Sequence) and not isinstance(value, str) else [value])
+    ]
 
 
 def _label(path: str) -> str:

@@ -147,3 +147,61 @@ def test_subsampled_suite_caps_only_the_named_split(shared_data):
     assert not suite.task("jsquad_retrieval").subsample
     with pytest.raises(KeyError, match="jstss"):
         get_suite("local", str(shared_data)).subsampled({"jstss": {"max_val_rows": 100}})
+
+
+def test_keep_from_all_keeps_an_input_no_merge_beats(tmp_path):
+    """keep_from=all: the last checkpoint outscores every merge, so out/best is that checkpoint (its optimizer
+    state left out) and ranking.json says so; keep_from=merges keeps the best merge as before."""
+    ta, tb = tiny_tensors(1), tiny_tensors(2)
+    a, b = write_checkpoint(tmp_path / "a", ta), write_checkpoint(tmp_path / "b", tb)
+    (b / "trainer_state").mkdir()
+    (b / "trainer_state" / "optimizer.bin").write_bytes(b"x" * 100)
+    target = dict(tb)  # b itself is the best model: no merge of a and b reaches it
+    grid = [{"method": "slerp", "grid": {"t": [0.5, 0.8]}}]
+    calls: list[str] = []
+    out = tmp_path / "all"
+    rows = run_search(
+        [str(a), str(b)],
+        grid,
+        out,
+        scorer=_distance_scorer(target, calls),
+        include_inputs=[-1],
+        keep_from="all",
+    )
+    assert calls == ["b", "slerp(a+b) t=0.5", "slerp(a+b) t=0.8"]  # input a is not scored
+    assert rows[0].candidate.name == "b"
+    best = read_tensors(out / "best")
+    assert all(torch.equal(best[k], tb[k]) for k in tb)
+    assert not (out / "best" / "trainer_state").exists() and not (out / ".best.tmp").exists()
+    assert not any((out / "candidates").iterdir())
+    ranking = json.loads((out / "ranking.json").read_text())
+    assert (
+        ranking[0]["name"] == "b"
+        and ranking[0]["kind"] == "input"
+        and ranking[0]["kept_at"] == str(out / "best")
+    )
+    # resume: nothing re-scored, the kept input stays
+    calls.clear()
+    run_search(
+        [str(a), str(b)],
+        grid,
+        out,
+        scorer=_distance_scorer(target, calls),
+        include_inputs=[-1],
+        keep_from="all",
+    )
+    assert calls == [] and all(torch.equal(read_tensors(out / "best")[k], tb[k]) for k in tb)
+    # keep_from=merges: the best merge is kept even though the input ranks first
+    merges_out = tmp_path / "merges"
+    run_search([str(a), str(b)], grid, merges_out, scorer=_distance_scorer(target, []), include_inputs=[-1])
+    kept = read_tensors(merges_out / "best")
+    assert not all(torch.equal(kept[k], tb[k]) for k in tb)
+    ranking = json.loads((merges_out / "ranking.json").read_text())
+    assert ranking[0]["name"] == "b" and ranking[0]["kept_at"] is None
+    assert next(r for r in ranking if r["kept_at"])["name"] == "slerp(a+b) t=0.8"
+    with pytest.raises(MergeError, match="include_inputs"):
+        expand(["a", "b"], grid, include_inputs=[2])
+    with pytest.raises(MergeError, match="keep_from"):
+        run_search(
+            [str(a), str(b)], grid, tmp_path / "x", scorer=_distance_scorer(target, []), keep_from="inputs"
+        )

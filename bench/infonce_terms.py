@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 TERMS = ("pos", "hn", "qq", "dd", "qd")
+QUERY_PROMPT = "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery:"
 
 
 def batch_records(n: int, seed: int = 0):
@@ -38,14 +39,14 @@ def batch_records(n: int, seed: int = 0):
     return random.Random(seed).sample(records, n)
 
 
-def term_shares(q, d_pos, d_neg, config):
+def term_shares(q, d_pos, d_neg, config, ids):
     """Loss, each term's mean share of ``Z_i``, and each term's masked share of candidates, for one preset."""
     import torch
 
     from train.losses.improved_infonce import improved_infonce_loss, infonce_masks
 
-    loss = float(improved_infonce_loss(q, d_pos, d_neg, config=config))
-    masks = infonce_masks(q, d_pos, d_neg, config=config)
+    loss = float(improved_infonce_loss(q, d_pos, d_neg, **ids, config=config))
+    masks = infonce_masks(q, d_pos, d_neg, **ids, config=config)
     tau = config.temperature
     n = q.shape[0]
     docs = torch.cat([d_pos, d_neg.reshape(-1, d_neg.shape[-1])])
@@ -82,7 +83,10 @@ def measure(model_name: str, records, args) -> dict:
 
     model = EmbeddingModel.load(model_name, device="cpu", max_length=args.max_length)
     enc = {"batch_size": 8, "show_progress": False, "as_numpy": False}
-    q = model.encode([r.query for r in records], prompt_name="query", **enc).double()
+    # the instruction training gives queries (train.data.default_instruction in Qwen3's template), also for a raw
+    # backbone that ships no prompts
+    prompt = (model.prompts or {}).get("query") or QUERY_PROMPT
+    q = model.encode([r.query for r in records], prompt=prompt, **enc).double()
     d_pos = model.encode([r.positives[0] for r in records], **enc).double()
     d_neg = model.encode([r.negatives[0] for r in records], **enc).double().unsqueeze(1)
     off = ~torch.eye(len(records), dtype=torch.bool)
@@ -91,10 +95,16 @@ def measure(model_name: str, records, args) -> dict:
         "q-q'": float((q @ q.T)[off].mean()),
         "q-d'": float((q @ d_pos.T)[off].mean()),
     }
+    # text ids, so that the same passage met twice is a duplicate, not a negative (dup_mask="text")
+    text_id: dict[str, int] = {}
+    pos_ids = torch.tensor([text_id.setdefault(r.positives[0], len(text_id)) for r in records])
+    neg_ids = torch.tensor([[text_id.setdefault(r.negatives[0], len(text_id))] for r in records])
+    query_ids = torch.tensor([text_id.setdefault("q:" + r.query, len(text_id)) for r in records])
+    ids = {"pos_ids": pos_ids, "neg_ids": neg_ids, "query_ids": query_ids}
     rows = {}
     for preset in ("qwen3", "mnrl"):
         config = infonce_preset(preset, temperature=args.temperature)
-        rows[preset] = term_shares(q, d_pos, d_neg, config)
+        rows[preset] = term_shares(q, d_pos, d_neg, config, ids)
     return {"cos": cos, "rows": rows}
 
 

@@ -13,6 +13,8 @@ arm has the same model, steps, batch, lengths, learning rate and eval rows:
 | (d) | stages 1 + 2, no merging | ``full``'s stage2 |
 | (e) | the full recipe: stages 1 + 2 and the checkpoint merge | ``full``'s merge |
 | (f) | (d) with sentence-transformers' MultipleNegativesRankingLoss | ``mnrl``: loss=mnrl in both stages |
+| (g) | (d) without the document-document term (4) of Z | ``nodd``: loss.terms=[pos,hn,qq,qd] |
+| (h) | (d) with MNRL's terms (1, 2, 5) but the paper's mask | ``mnrlterms``: loss.terms=[pos,hn,qd] |
 
 (f) swaps only the loss: ``loss=mnrl`` is sentence-transformers' MNRL (q against every positive and hard negative
 of the batch, no mask; ``tests/train/test_improved_infonce.py`` checks it against
@@ -42,13 +44,26 @@ ARMS = {
     "d": ("stages 1+2, no merging", "full", "stage2"),
     "e": ("full recipe (1+2+merge)", "full", "merged"),
     "f": ("(d) with ST MultipleNegativesRankingLoss", "mnrl", "stage2"),
+    "g": ("(d) without the d-d term (4)", "nodd", "stage2"),
+    "h": ("(d) with MNRL's terms (1, 2, 5), the paper's mask kept", "mnrlterms", "stage2"),
 }
 TIMED_STAGES = {"a": [], "b": ["stage1"], "c": ["stage2"], "d": ["stage1", "stage2"]}
-TIMED_STAGES |= {"e": ["stage1", "stage2", "merge"], "f": ["stage1", "stage2"]}
+TIMED_STAGES |= {"e": ["stage1", "stage2", "merge"], "f": ["stage1", "stage2"], "g": ["stage1", "stage2"]}
+TIMED_STAGES |= {"h": ["stage1", "stage2"]}
 RUNS = {
     "full": [],
     "nosyn": ["stages=[stage2,eval]", "stage2.use_synthetic=false"],
     "mnrl": ["stages=[stage1,stage2,eval]", "stage1.extra=['loss=mnrl']", "stage2.extra=['loss=mnrl']"],
+    "nodd": [
+        "stages=[stage1,stage2,eval]",
+        "stage1.extra=['loss.terms=[pos,hn,qq,qd]']",
+        "stage2.extra=['loss.terms=[pos,hn,qq,qd]']",
+    ],
+    "mnrlterms": [
+        "stages=[stage1,stage2,eval]",
+        "stage1.extra=['loss.terms=[pos,hn,qd]']",
+        "stage2.extra=['loss.terms=[pos,hn,qd]']",
+    ],
 }
 
 

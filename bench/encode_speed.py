@@ -3,6 +3,7 @@
     .venv/bin/python bench/encode_speed.py                    # me5-small, 2,120 JSTS / JaQuAD texts, 3 rounds
     .venv/bin/python bench/encode_speed.py --ablate           # also the intermediate steps (what made the gain)
     .venv/bin/python bench/encode_speed.py --short 600 --queries 400 --docs 100 --rounds 5 --threads 1
+    .venv/bin/python bench/encode_speed.py --bf16             # also both sides in bf16 (CPUs with native bf16)
 
 Texts: unique JSTS (valid) sentences, JaQuAD (dev) questions with ``query: ``, JaQuAD passages with
 ``passage: `` (17, 23 and ~245 tokens on average; 2% of passages exceed 512 tokens and are truncated), shuffled
@@ -34,6 +35,9 @@ texts, medians of 3 rounds, vs sentence-transformers: step 0 0.92x, step 1 0.99x
 - Measured and dropped: choosing our own thread count (one thread beat two on this loaded machine, but the best
   setting depends on the load and a library must not change process-wide torch state), a bigger budget (above).
   Pooling already reads only the mask and the last hidden state; fp32 stays fp32 (no quantisation, no bf16).
+- ``--bf16`` adds both sides with bf16 weights (ratios still against sentence-transformers in fp32; agreement
+  against its fp32 embeddings). Only worth it on CPUs with native bf16 (``avx512_bf16`` / AMX): elsewhere bf16
+  matmuls are emulated and far slower (``bench/dtype_speed.py``).
 """
 
 from __future__ import annotations
@@ -135,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads for both sides")
     parser.add_argument("--ablate", action="store_true", help="also time the intermediate steps")
     parser.add_argument("--target", type=float, default=1.2)
+    parser.add_argument(
+        "--bf16", action="store_true", help="also time both sides with bf16 weights (ratios still vs ST fp32)"
+    )
     args = parser.parse_args(argv)
 
     import transformers
@@ -160,6 +167,19 @@ def main(argv: list[str] | None = None) -> int:
         "tsumugi encode, padded (packing=false)": lambda: with_packing(ours, "false", texts, bs),
         "tsumugi encode, packed (packing=true)": lambda: with_packing(ours, "true", texts, bs),
     }
+    if args.bf16:
+        ours_bf16 = EmbeddingModel.load(path, device="cpu", dtype=torch.bfloat16).eval()
+        theirs_bf16 = SentenceTransformer(
+            str(path), device="cpu", model_kwargs={"torch_dtype": torch.bfloat16}
+        )
+        theirs_bf16.encode(texts[:64], batch_size=bs)  # warm-up, as for the fp32 pair below
+        ours_bf16.encode(texts[:64], batch_size=bs)
+        variants["sentence-transformers, bfloat16"] = lambda: theirs_bf16.encode(
+            texts, batch_size=bs, convert_to_numpy=True, normalize_embeddings=False
+        ).astype(np.float32)
+        variants["tsumugi encode, bfloat16"] = lambda: ours_bf16.encode(
+            texts, batch_size=bs, show_progress=False
+        )
     if args.ablate:
         variants["  step 0: char-sorted, fixed count"] = lambda: old_encode(ours, texts, bs)
         variants["  step 1: + token-sorted, tokenise once"] = lambda: token_sorted_encode(ours, texts, bs)

@@ -1,13 +1,19 @@
 """What hardware this process runs on, and the one place that turns ``dtype: auto`` into a dtype.
 
-``choose_dtype(requested, purpose)`` is used by synth's vLLM engines (``generate``), training (``train``) and
-encode / eval (``encode``). ``auto`` picks bfloat16 only where it is native and fast:
+``choose_dtype(requested, purpose)`` is used by synth's vLLM engines (``generate``), training (``train``),
+``EmbeddingModel`` encoding (``encode``: synth's filter and mining, ``python -m embed``) and JMTEB scoring
+(``evaluate``). ``auto`` picks bfloat16 only where it is native and fast:
 
 - CUDA: bf16 on compute capability >= 8.0 (Ampere and later); before that fp16 for inference, fp32 for training.
 - CPU: bf16 for generation only when the CPU has native bf16 (``avx512_bf16`` / ``amx_bf16`` on x86, ``bf16`` on
   Arm) *and* a measured bf16 matmul is at least as fast as fp32 here; fp32 otherwise. Without native bf16 a bf16
-  matmul is emulated (~150x slower than fp32 on AVX2). Training and encoding on CPU stay fp32 (scores and
-  gradients match fp32 references; a user may still pin bf16).
+  matmul is emulated (~150x slower than fp32 on AVX2). Encoding goes bf16 only where a measured bf16 matmul is at
+  least ``ENCODE_FAST_ENOUGH`` (2.5x) fp32's — AMX-class CPUs (3.7x measured on a 2-core Sapphire-Rapids-class
+  VM, where me5-small encodes 2.75x faster at cosine >= 0.99995 against fp32); AVX-512-BF16 without AMX gains
+  too little over fp32 to give up bit-for-bit agreement. Training and JMTEB scoring on CPU stay fp32 (gradients
+  and scores match fp32 references and the official fp32 runs); a user may still pin bf16.
+  ``TSUMUGI_CPU_ENCODE_DTYPE`` (``float32`` | ``bfloat16``) replaces the CPU ``encode`` rule (the test suite pins
+  float32 so results do not depend on the host).
 
 A pinned bf16 on a CPU without native bf16 is honoured with a loud warning that gives the measured slowdown.
 ``TSUMUGI_CPU_FLAGS`` (comma or space separated) replaces the detected CPU flags, to see what another machine
@@ -28,12 +34,14 @@ import torch
 
 log = logging.getLogger(__name__)
 
-Purpose = Literal["generate", "train", "encode"]
-PURPOSES: tuple[str, ...] = ("generate", "train", "encode")
+Purpose = Literal["generate", "train", "encode", "evaluate"]
+PURPOSES: tuple[str, ...] = ("generate", "train", "encode", "evaluate")
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16", "bf16")
 """CPU flags (``/proc/cpuinfo``) that mean bf16 arithmetic in hardware: x86 AVX-512 BF16 / AMX, Arm BF16."""
 FAST_ENOUGH = 1.0
-"""bf16 is chosen on a native-bf16 CPU only when its measured matmul rate is at least this times fp32's."""
+"""bf16 is chosen for generation on a native-bf16 CPU only when its measured matmul rate is at least this times fp32's."""
+ENCODE_FAST_ENOUGH = 2.5
+"""bf16 is chosen for CPU encoding only when a measured bf16 matmul is at least this times fp32's (AMX-class)."""
 _NAMES = {
     "float32": torch.float32,
     "fp32": torch.float32,
@@ -146,7 +154,7 @@ def detect(device: str | torch.device | None = None) -> Hardware:
 
 
 @functools.lru_cache(maxsize=4)
-def matmul_gflops(dtype: torch.dtype, n: int = 256, reps: int = 3) -> float:
+def matmul_gflops(dtype: torch.dtype, n: int = 256, reps: int = 5) -> float:
     """Measured single-thread CPU matmul rate of an ``n x n`` product in ``dtype`` (GFLOP/s, best of ``reps``).
 
     One thread, so the number says what the kernel can do, not how busy the other cores are. About 0.1 s with
@@ -213,6 +221,8 @@ def choose_dtype(
         if purpose == "train":
             return DtypeChoice(torch.float32, f"GPU compute capability {hw.gpu_capability} has no bf16")
         return DtypeChoice(torch.float16, f"GPU compute capability {hw.gpu_capability} has no bf16: fp16")
+    if purpose == "encode":
+        return _cpu_encode_dtype(hw, bf16_ratio)
     if purpose != "generate":
         return DtypeChoice(torch.float32, f"CPU {purpose}: fp32 keeps results equal to the fp32 references")
     if not hw.native_bf16:
@@ -228,6 +238,29 @@ def choose_dtype(
     native = "/".join(f for f in NATIVE_BF16_FLAGS if f in hw.cpu_flags)
     return DtypeChoice(
         torch.bfloat16, f"CPU has native bf16 ({native}); bf16 matmul measured {ratio:.1f}x fp32"
+    )
+
+
+def _cpu_encode_dtype(hw: Hardware, bf16_ratio: float | None) -> DtypeChoice:
+    """The CPU ``encode`` rule: ``TSUMUGI_CPU_ENCODE_DTYPE`` when set, else bf16 only where it is much faster."""
+    override = os.environ.get("TSUMUGI_CPU_ENCODE_DTYPE", "").strip()
+    if override and override.lower() != "auto":
+        try:
+            dtype = parse_dtype(override)
+        except ValueError as err:
+            raise ValueError(f"TSUMUGI_CPU_ENCODE_DTYPE: {err}") from None
+        return DtypeChoice(dtype, "TSUMUGI_CPU_ENCODE_DTYPE")
+    if not hw.native_bf16:
+        return DtypeChoice(torch.float32, f"CPU has no native bf16 ({hw.vector_isa}): fp32 encoding")
+    ratio = bf16_ratio if bf16_ratio is not None else bf16_speed_ratio()
+    if ratio < ENCODE_FAST_ENOUGH:
+        return DtypeChoice(
+            torch.float32,
+            f"bf16 matmul measured {ratio:.1f}x fp32 here (< {ENCODE_FAST_ENOUGH}x): fp32 encoding keeps "
+            "results equal to the fp32 references",
+        )
+    return DtypeChoice(
+        torch.bfloat16, f"bf16 matmul measured {ratio:.1f}x fp32 here ({hw.vector_isa}): bf16 encoding"
     )
 
 

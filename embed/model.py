@@ -31,7 +31,7 @@ from embed.batching import (
 )
 from embed.dense import Dense
 from embed.formatting import apply_prompt, check_texts, resolve_prompt
-from embed.hardware import choose_dtype, detect, parse_dtype
+from embed.hardware import Purpose, choose_dtype, detect, parse_dtype
 from embed.packing import (
     AUTO_MIN_WASTE,
     DEFAULT_ROW_TOKENS,
@@ -71,11 +71,13 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
-def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """The given dtype (name or torch.dtype); ``None``/``auto``: the hardware's choice for encoding
-    (:func:`embed.hardware.choose_dtype`: bf16 on bf16-capable GPUs, fp32 on CPU)."""
+def resolve_dtype(
+    dtype: str | torch.dtype | None, device: torch.device, purpose: Purpose = "encode"
+) -> torch.dtype:
+    """The given dtype (name or torch.dtype); ``None``/``auto``: the hardware's choice for ``purpose``
+    (:func:`embed.hardware.choose_dtype`: bf16 on bf16-capable GPUs; on CPU fp32, bf16 encoding on AMX-class CPUs)."""
     if dtype is None or (isinstance(dtype, str) and dtype.lower() == "auto"):
-        return choose_dtype(None, "encode", detect(device)).dtype
+        return choose_dtype(None, purpose, detect(device)).dtype
     return parse_dtype(dtype)
 
 
@@ -408,7 +410,9 @@ class EmbeddingModel(nn.Module):
             for k in _MODEL_INPUTS
             if k in features and (k == "attention_mask" or params is None or k in params)
         }
-        extra = {"use_cache": False} if self.is_decoder and params is not None and "use_cache" in params else {}
+        extra = (
+            {"use_cache": False} if self.is_decoder and params is not None and "use_cache" in params else {}
+        )
         pad = self.tokenizer.pad_token_id
         hidden, packed = packed_hidden(
             self.model,

@@ -39,10 +39,14 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def load_model(name_or_path: str, **kwargs: Any) -> Encoder:
-    """``embed.model.EmbeddingModel.load`` (short names such as ``me5-small`` resolve through the registry)."""
-    from embed.model import EmbeddingModel
+    """``embed.model.EmbeddingModel.load`` (short names such as ``me5-small`` resolve through the registry).
 
-    return EmbeddingModel.load(name_or_path, **{k: v for k, v in kwargs.items() if v is not None})
+    An unset or ``auto`` dtype is the hardware's choice for *scoring* (fp32 on CPU, as the official runs)."""
+    from embed.model import EmbeddingModel, resolve_device, resolve_dtype
+
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    kwargs["dtype"] = resolve_dtype(kwargs.get("dtype"), resolve_device(kwargs.get("device")), "evaluate")
+    return EmbeddingModel.load(name_or_path, **kwargs)
 
 
 def model_name(model: Any, given: str | None = None) -> str:

@@ -44,11 +44,12 @@ def preflight(
         train = choose_dtype("float32", "train", hw)
     else:
         train = choose_dtype("auto", "train", hw, bf16_ratio=bf16_ratio)
-    ev = choose_dtype(eval_req, "encode", hw, bf16_ratio=bf16_ratio)
+    ev = choose_dtype(eval_req, "evaluate", hw, bf16_ratio=bf16_ratio)
+    enc = choose_dtype("auto", "encode", hw, bf16_ratio=bf16_ratio)
     lines = [
         f"preflight: {hw.describe()}",
         f"preflight: dtypes: synth vLLM {synth.name} ({synth.reason}); train {train.name} ({train.reason}); "
-        f"eval {ev.name}",
+        f"synth filter/mining embeddings {enc.name} ({enc.reason}); eval {ev.name}",
     ]
     lines += [f"preflight: WARNING {c.warning}" for c in (synth, train) if c.warning]
     expected = (cfg.get("expected_minutes") or {}).get(hardware_class(hw))

@@ -12,6 +12,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# CPU encoding may pick bf16 on AMX-class hosts (embed.hardware): pin fp32 so results do not depend on the host;
+# tests of that rule clear this variable.
+os.environ.setdefault("TSUMUGI_CPU_ENCODE_DTYPE", "float32")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TSUMUGI_SHARED", REPO.parent / "shared"))

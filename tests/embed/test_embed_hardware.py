@@ -31,15 +31,47 @@ def test_auto_on_native_bf16_cpu_picks_bf16_for_generation_only():
     gen = choose_dtype("auto", "generate", hw, bf16_ratio=4.0)
     assert gen.dtype == torch.bfloat16 and gen.name == "bfloat16" and gen.warning is None
     assert "avx512_bf16/amx_bf16" in gen.reason and "4.0x" in gen.reason
-    for purpose in ("train", "encode"):
+    for purpose in ("train", "evaluate"):
         assert choose_dtype("auto", purpose, hw, bf16_ratio=4.0).dtype == torch.float32
     assert choose_dtype(None, "generate", hw, bf16_ratio=4.0).dtype == torch.bfloat16  # None means auto
+
+
+AVX512_BF16 = frozenset("fpu sse2 avx2 fma avx512f avx512bw avx512_bf16 avx512_vnni".split())  # Zen 4: no AMX
+
+
+def test_cpu_encoding_goes_bf16_only_where_bf16_is_much_faster(monkeypatch):
+    monkeypatch.delenv("TSUMUGI_CPU_ENCODE_DTYPE", raising=False)
+    amx = choose_dtype("auto", "encode", cpu(SAPPHIRE), bf16_ratio=3.7)
+    assert amx.dtype == torch.bfloat16 and "3.7x" in amx.reason and "amx" in amx.reason
+    # native bf16 but only ~2x fp32 (AVX-512 BF16 without AMX): not worth losing agreement with fp32 references
+    slow = choose_dtype("auto", "encode", cpu(AVX512_BF16), bf16_ratio=2.0)
+    assert slow.dtype == torch.float32 and "2.0x" in slow.reason and "< 2.5x" in slow.reason
+    assert choose_dtype("auto", "encode", cpu(ZEN2), bf16_ratio=0.007).dtype == torch.float32
+    # scoring and training stay fp32 on the same AMX CPU; a pinned dtype still wins
+    for purpose in ("evaluate", "train"):
+        assert choose_dtype("auto", purpose, cpu(SAPPHIRE), bf16_ratio=3.7).dtype == torch.float32
+    assert choose_dtype("float32", "encode", cpu(SAPPHIRE), bf16_ratio=3.7).dtype == torch.float32
+    assert choose_dtype("auto", "encode", gpu((9, 0))).dtype == torch.bfloat16
+
+
+def test_cpu_encode_dtype_override(monkeypatch):
+    monkeypatch.setenv("TSUMUGI_CPU_ENCODE_DTYPE", "bfloat16")
+    choice = choose_dtype("auto", "encode", cpu(ZEN2), bf16_ratio=0.007)
+    assert choice.dtype == torch.bfloat16 and choice.reason == "TSUMUGI_CPU_ENCODE_DTYPE"
+    assert choose_dtype("auto", "evaluate", cpu(SAPPHIRE), bf16_ratio=3.7).dtype == torch.float32
+    monkeypatch.setenv("TSUMUGI_CPU_ENCODE_DTYPE", "float32")
+    assert choose_dtype("auto", "encode", cpu(SAPPHIRE), bf16_ratio=3.7).dtype == torch.float32
+    monkeypatch.setenv("TSUMUGI_CPU_ENCODE_DTYPE", "auto")
+    assert choose_dtype("auto", "encode", cpu(SAPPHIRE), bf16_ratio=3.7).dtype == torch.bfloat16
+    monkeypatch.setenv("TSUMUGI_CPU_ENCODE_DTYPE", "int4")
+    with pytest.raises(ValueError, match="TSUMUGI_CPU_ENCODE_DTYPE: unknown dtype 'int4'"):
+        choose_dtype("auto", "encode", cpu(SAPPHIRE), bf16_ratio=3.7)
 
 
 def test_auto_on_avx2_cpu_picks_fp32_everywhere():
     hw = cpu(ZEN2)
     assert not hw.native_bf16 and hw.vector_isa == "avx2"
-    for purpose in ("generate", "train", "encode"):
+    for purpose in ("generate", "train", "encode", "evaluate"):
         choice = choose_dtype("auto", purpose, hw, bf16_ratio=0.007)
         assert choice.dtype == torch.float32 and choice.warning is None
     assert "no native bf16" in choose_dtype("auto", "generate", hw).reason
@@ -60,7 +92,7 @@ def test_pinned_bf16_without_native_bf16_warns_with_the_measured_slowdown():
 
 
 def test_cuda_capabilities():
-    for purpose in ("generate", "train", "encode"):
+    for purpose in ("generate", "train", "encode", "evaluate"):
         assert choose_dtype("auto", purpose, gpu((9, 0))).dtype == torch.bfloat16
     assert choose_dtype("auto", "generate", gpu((7, 5))).dtype == torch.float16
     assert choose_dtype("auto", "train", gpu((7, 5))).dtype == torch.float32
@@ -108,6 +140,7 @@ def test_preflight_of_the_pipeline_on_a_faked_avx2_cpu():
     assert "synth vLLM bfloat16 (pinned in the config)" in out
     assert "WARNING bfloat16 was pinned but this CPU has no native bf16" in out and "100x slower" in out
     assert "expected ~30 min" in out  # the scale's figure for CPUs without native bf16
+    assert "synth filter/mining embeddings float32" in out and out.rstrip().count("eval float32") == 1
 
 
 def test_train_bf16_setting():

@@ -258,3 +258,17 @@ def test_lasttoken_on_encoder_without_eos_reads_last_real_token(tiny_bert_dir):
     assert feats["input_ids"][0, -1].item() == sep and feats["input_ids"][1, 2].item() == sep
     alone = model.encode(["a"])
     np.testing.assert_allclose(alone[0], model.encode([LONG, "a"])[1], atol=1e-5)
+
+
+def test_cpu_encode_rule_reaches_loading_but_not_scoring(monkeypatch, me5_small_path):
+    """``auto`` encoding follows the CPU encode rule (forced to bf16 here); JMTEB scoring loads stay fp32."""
+    from embed import EmbeddingModel
+    from eval.runner import load_model
+
+    monkeypatch.setenv("TSUMUGI_CPU_ENCODE_DTYPE", "bfloat16")
+    fast = EmbeddingModel.load(me5_small_path, device="cpu")
+    scoring = load_model(str(me5_small_path), device="cpu", dtype=None)
+    pinned = load_model(str(me5_small_path), device="cpu", dtype="bfloat16")
+    assert fast.dtype == torch.bfloat16 and scoring.dtype == torch.float32 and pinned.dtype == torch.bfloat16
+    a, b = fast.encode(JA), scoring.encode(JA)
+    assert ((a * b).sum(1) > 0.999).all()  # bf16 embeddings point the same way as fp32 ones
